@@ -1,0 +1,137 @@
+// Command quickstart runs a guarded MCP client and server in one process, with
+// nothing to set up, and prints what each control did.
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpguard/mcpguard"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+type readArgs struct {
+	Path string `json:"path"`
+}
+
+// confineToDocs is the argument policy: the read_file tool may only read
+// below /srv/docs.
+var confineToDocs = mcpguard.PolicyFunc(func(_ context.Context, c *mcpguard.Call) (mcpguard.Decision, error) {
+	if c.Tool != "read_file" {
+		return mcpguard.Allow(), nil
+	}
+	p, _ := c.Arguments["path"].(string)
+	if !strings.HasPrefix(p, "/srv/docs/") || strings.Contains(p, "..") {
+		return mcpguard.Deny(fmt.Sprintf("path %q is outside /srv/docs", p)), nil
+	}
+	return mcpguard.Allow(), nil
+})
+
+func run(ctx context.Context, out io.Writer) error {
+	// One audit log for both sides, so the trail shows the whole call.
+	log := mcpguard.NewAuditLog()
+	serverGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithServerName("files"),
+		mcpguard.WithPolicy(confineToDocs))
+	if err != nil {
+		return err
+	}
+	clientGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithPolicy(confineToDocs))
+	if err != nil {
+		return err
+	}
+
+	// The MCP server: a tool that "reads" files, one of which holds a key.
+	server := mcp.NewServer(&mcp.Implementation{Name: "files", Version: "v1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "read_file", Description: "Reads a file below /srv/docs."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in readArgs) (*mcp.CallToolResult, any, error) {
+			text := "Welcome to the docs."
+			if strings.HasSuffix(in.Path, "deploy.md") {
+				text = "Deploy with AWS_ACCESS_KEY_ID=AKIA4HK2WQ7ZNR5TXPLM and run make deploy."
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+		})
+	server.AddReceivingMiddleware(serverGuard.ServerMiddleware())
+
+	// The agent host's client.
+	client := mcp.NewClient(&mcp.Implementation{Name: "agent-host", Version: "v1"}, nil)
+	client.AddSendingMiddleware(clientGuard.ClientMiddleware())
+
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := server.Connect(ctx, st, nil)
+	if err != nil {
+		return err
+	}
+	defer ss.Close()
+	cs, err := client.Connect(ctx, ct, nil)
+	if err != nil {
+		return err
+	}
+	defer cs.Close()
+
+	ctx = mcpguard.WithIdentity(ctx, mcpguard.Identity{User: "alice@acme.example", Tenant: "acme", Session: "session-42"})
+	fmt.Fprintln(out, "mcpguard quickstart: a guarded MCP client and server, in memory")
+	fmt.Fprintln(out)
+
+	step := func(title, path string) error {
+		fmt.Fprintf(out, "▶ %s\n  read_file {\"path\": %q}\n", title, path)
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "read_file", Arguments: readArgs{Path: path}})
+		var ge *mcpguard.Error
+		switch {
+		case errors.As(err, &ge):
+			fmt.Fprintf(out, "  ✗ refused: code=%s stage=%s: %s\n\n", ge.Code, ge.Stage, ge.Message)
+			return nil
+		case err != nil:
+			return err
+		}
+		for _, c := range res.Content {
+			if tc, ok := c.(*mcp.TextContent); ok {
+				fmt.Fprintf(out, "  ✓ model sees: %s\n", tc.Text)
+			}
+		}
+		if f, ok := res.Meta[mcpguard.MetaFindingsKey]; ok {
+			fmt.Fprintf(out, "  ⚑ findings: %v\n", f)
+		}
+		fmt.Fprintln(out)
+		return nil
+	}
+	if err := step("An allowed call", "/srv/docs/index.md"); err != nil {
+		return err
+	}
+	if err := step("Argument tampering: path traversal, denied by argument policy", "/srv/docs/../../etc/passwd"); err != nil {
+		return err
+	}
+	if err := step("A response carrying a secret: redacted before the model reads it", "/srv/docs/deploy.md"); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "▶ Audit trail of session %q (hash-chained; span values stored only as HMACs)\n", "session-42")
+	for _, r := range log.Records() {
+		line := fmt.Sprintf("  #%d %-6s %-10s %-8s user=%s tool=%s req=%.8s", r.Seq, r.Side, r.Kind, r.Outcome, r.User, r.Tool, r.RequestID)
+		if r.Reason != "" {
+			line += " reason=" + r.Reason
+		}
+		for _, f := range r.Findings {
+			line += fmt.Sprintf(" finding=%s/%s→%s hmac=%.12s…", f.Kind, f.Rule, f.Action, f.HMAC)
+		}
+		fmt.Fprintln(out, line)
+	}
+	if err := log.Verify(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  chain verified: %d records, head %.16s…\n", log.Len(), log.Records()[log.Len()-1].Hash)
+	return nil
+}

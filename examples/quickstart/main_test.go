@@ -1,0 +1,20 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestQuickstartShowsEveryControl(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), &out))
+	s := out.String()
+	require.Contains(t, s, "model sees: Welcome to the docs.")
+	require.Contains(t, s, "refused: code=denied stage=policy")
+	require.Contains(t, s, "[REDACTED:aws-access-key]")
+	require.NotContains(t, s, "AKIA4HK2WQ7ZNR5TXPLM", "the secret must never be printed")
+	require.Contains(t, s, "chain verified")
+}

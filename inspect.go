@@ -1,0 +1,573 @@
+package mcpguard
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/mcpguard/mcpguard/internal/detect"
+	"github.com/mcpguard/mcpguard/internal/jsonwalk"
+	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ContentKind says where in an MCP message a piece of text was found.
+type ContentKind string
+
+// The content kinds the inspector hands to classifiers.
+const (
+	ContentText            ContentKind = "text"             // a text content block
+	ContentStructured      ContentKind = "structured"       // a string inside structuredContent
+	ContentResource        ContentKind = "resource"         // an embedded or read resource's text
+	ContentResourceLink    ContentKind = "resource_link"    // a resource link's URI or description
+	ContentPrompt          ContentKind = "prompt"           // a prompts/get message or description
+	ContentToolDescription ContentKind = "tool_description" // a tool or parameter description
+	ContentError           ContentKind = "error"            // an error message from the server
+)
+
+// Content is one piece of text a model could read, as classifiers see it.
+type Content struct {
+	// Kind says what part of the message Text came from.
+	Kind ContentKind
+	// Where locates Text in the message, e.g. "content[0]" or
+	// "structuredContent/user/email".
+	Where string
+	// Text is the text to classify. Finding spans are byte offsets into it.
+	Text string
+	// Call is the call whose response this is.
+	Call *Call
+}
+
+// Finding is something a classifier found in a [Content].
+type Finding struct {
+	// Kind is the class of finding: "secret", "pii", "injection",
+	// "invisible", "cross-tenant", or a classifier's own.
+	Kind string
+	// Rule names the rule that matched, e.g. "aws-access-key". It appears in
+	// redaction placeholders and in the audit log.
+	Rule string
+	// Start and End are the byte offsets of the matched span in Content.Text.
+	// They must lie on UTF-8 character boundaries.
+	Start, End int
+	// Confidence is between 0 and 1.
+	Confidence float64
+}
+
+// Classifier looks for findings in text a model is about to read. An error
+// from Classify withholds the response (fail closed).
+type Classifier interface {
+	Classify(ctx context.Context, in *Content) ([]Finding, error)
+}
+
+// ClassifierFunc adapts a function to [Classifier].
+type ClassifierFunc func(ctx context.Context, in *Content) ([]Finding, error)
+
+// Classify calls f.
+func (f ClassifierFunc) Classify(ctx context.Context, in *Content) ([]Finding, error) {
+	return f(ctx, in)
+}
+
+// Action is what the inspector does with a finding.
+type Action string
+
+// The inspection actions, weakest first. When findings overlap, the
+// strongest action wins.
+const (
+	// ActionAllow ignores the finding (it is still audited).
+	ActionAllow Action = "allow"
+	// ActionFlag keeps the text, marks the result's _meta and audits it.
+	ActionFlag Action = "flag"
+	// ActionStrip removes the span.
+	ActionStrip Action = "strip"
+	// ActionRedact replaces the span with a placeholder "[REDACTED:<rule>]".
+	ActionRedact Action = "redact"
+	// ActionBlock withholds the whole response; the caller gets a
+	// [CodeBlocked] error instead.
+	ActionBlock Action = "block"
+)
+
+func (a Action) op() redact.Op {
+	switch a {
+	case ActionStrip:
+		return redact.Strip
+	case ActionRedact:
+		return redact.Replace
+	case ActionBlock:
+		return redact.Block
+	}
+	return redact.Keep
+}
+
+func (a Action) valid() bool {
+	switch a {
+	case ActionAllow, ActionFlag, ActionStrip, ActionRedact, ActionBlock:
+		return true
+	}
+	return false
+}
+
+// MetaFindingsKey is the _meta key under which the inspector lists what it
+// found and did in a result the model receives.
+const MetaFindingsKey = "dev.mcpguard/findings"
+
+type inspectConfig struct {
+	classifiers []Classifier
+	actions     map[string]Action // by rule, then by kind
+	auditKey    []byte
+	binary      Action
+	noDefaults  bool
+}
+
+func defaultInspectConfig() inspectConfig {
+	return inspectConfig{
+		actions: map[string]Action{
+			"secret":    ActionRedact,
+			"pii":       ActionRedact,
+			"invisible": ActionStrip,
+			"injection": ActionFlag,
+		},
+		binary: ActionAllow,
+	}
+}
+
+func (c *inspectConfig) finish() error {
+	if !c.noDefaults {
+		c.classifiers = append([]Classifier{builtinClassifier{}}, c.classifiers...)
+	}
+	if c.auditKey == nil {
+		// A per-process key still hides values from the log; set
+		// WithAuditKey to correlate HMACs across restarts and replicas.
+		c.auditKey = make([]byte, 32)
+		_, _ = rand.Read(c.auditKey)
+	}
+	return nil
+}
+
+func (c *inspectConfig) actionFor(f *Finding) Action {
+	if a, ok := c.actions[f.Rule]; ok {
+		return a
+	}
+	if a, ok := c.actions[f.Kind]; ok {
+		return a
+	}
+	return ActionFlag
+}
+
+// WithClassifier adds a classifier to response inspection. It accumulates;
+// the built-in rules run first unless [WithoutDefaultRules] is given.
+func WithClassifier(c Classifier) Option {
+	return optionFunc(func(cfg *config) error {
+		if c == nil {
+			return optionError("WithClassifier", "classifier is nil")
+		}
+		cfg.inspect.classifiers = append(cfg.inspect.classifiers, c)
+		return nil
+	})
+}
+
+// WithAction sets what the inspector does with findings of a kind ("secret",
+// "pii", "injection", "invisible", …) or of one rule ("aws-access-key"). A
+// rule's action takes precedence over its kind's.
+func WithAction(kindOrRule string, a Action) Option {
+	return optionFunc(func(cfg *config) error {
+		if kindOrRule == "" {
+			return optionError("WithAction", "kind or rule is empty")
+		}
+		if !a.valid() {
+			return optionError("WithAction", "unknown action %q", a)
+		}
+		cfg.inspect.actions[kindOrRule] = a
+		return nil
+	})
+}
+
+// WithoutDefaultRules turns off the built-in detectors; only classifiers
+// added with [WithClassifier] run.
+func WithoutDefaultRules() Option {
+	return optionFunc(func(cfg *config) error {
+		cfg.inspect.noDefaults = true
+		return nil
+	})
+}
+
+// WithAuditKey sets the per-deployment key (at least 32 bytes) under which
+// flagged spans are recorded as HMAC-SHA-256 in the audit log. Without it a
+// random key is generated per guard.
+func WithAuditKey(key []byte) Option {
+	return optionFunc(func(cfg *config) error {
+		if len(key) < 32 {
+			return optionError("WithAuditKey", "key must be at least 32 bytes, got %d", len(key))
+		}
+		cfg.inspect.auditKey = slices.Clone(key)
+		return nil
+	})
+}
+
+// WithBinaryContent sets what happens to binary content (images, audio,
+// blobs), which the inspector cannot read: [ActionAllow] (the default) passes
+// it, [ActionBlock] withholds the response.
+func WithBinaryContent(a Action) Option {
+	return optionFunc(func(cfg *config) error {
+		if a != ActionAllow && a != ActionBlock {
+			return optionError("WithBinaryContent", "action must be allow or block, got %q", a)
+		}
+		cfg.inspect.binary = a
+		return nil
+	})
+}
+
+// builtinClassifier runs the default detectors of internal/detect.
+type builtinClassifier struct{}
+
+func (builtinClassifier) Classify(_ context.Context, in *Content) ([]Finding, error) {
+	ms := detect.Scan(in.Text)
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	out := make([]Finding, len(ms))
+	for i, m := range ms {
+		out[i] = Finding{Kind: m.Kind, Rule: m.Rule, Start: m.Start, End: m.End, Confidence: m.Confidence}
+	}
+	return out, nil
+}
+
+// textVerdict is the outcome of inspecting one piece of text.
+type textVerdict struct {
+	redact.Result
+	findings []AuditFinding
+}
+
+// inspectText runs every classifier over in and applies the actions.
+func (g *Guard) inspectText(ctx context.Context, in *Content) (textVerdict, error) {
+	v := textVerdict{Result: redact.Result{Text: in.Text}}
+	var spans []redact.Span
+	for _, c := range g.cfg.inspect.classifiers {
+		fs, err := c.Classify(ctx, in)
+		if err != nil {
+			return v, errorf(CodeUnavailable, "inspect", err, "classifier failed on %s", in.Where)
+		}
+		for i := range fs {
+			f := &fs[i]
+			if f.Start < 0 || f.End > len(in.Text) || f.Start > f.End ||
+				!boundary(in.Text, f.Start) || !boundary(in.Text, f.End) {
+				return v, errorf(CodeInternal, "inspect", nil,
+					"classifier returned an invalid span [%d,%d) for %s", f.Start, f.End, in.Where)
+			}
+			a := g.cfg.inspect.actionFor(f)
+			v.findings = append(v.findings, AuditFinding{
+				Kind: f.Kind, Rule: f.Rule, Action: a, Where: in.Where,
+				HMAC: g.spanHMAC(in.Text[f.Start:f.End]),
+			})
+			spans = append(spans, redact.Span{Start: f.Start, End: f.End, Op: a.op(), Placeholder: "[REDACTED:" + f.Rule + "]"})
+		}
+	}
+	v.Result = redact.Apply(in.Text, spans)
+	return v, nil
+}
+
+func boundary(s string, i int) bool { return i == len(s) || utf8.RuneStart(s[i]) }
+
+func (g *Guard) spanHMAC(span string) string {
+	m := hmac.New(sha256.New, g.cfg.inspect.auditKey)
+	m.Write([]byte(span))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// inspection collects the verdicts of one response.
+type inspection struct {
+	findings []AuditFinding
+	changed  bool
+	blocked  bool
+	reason   string
+}
+
+func (in *inspection) outcome() string {
+	switch {
+	case in.blocked:
+		return "blocked"
+	case in.changed:
+		return "modified"
+	case len(in.findings) > 0:
+		return "flagged"
+	}
+	return "clean"
+}
+
+// text inspects one string and returns what the model should see.
+func (in *inspection) text(ctx context.Context, g *Guard, call *Call, kind ContentKind, where, s string) (string, error) {
+	if s == "" {
+		return s, nil
+	}
+	v, err := g.inspectText(ctx, &Content{Kind: kind, Where: where, Text: s, Call: call})
+	if err != nil {
+		return s, err
+	}
+	in.findings = append(in.findings, v.findings...)
+	if v.Blocked && !in.blocked {
+		in.blocked = true
+		in.reason = fmt.Sprintf("response withheld: %s", blockRule(v.findings))
+	}
+	in.changed = in.changed || v.Changed
+	return v.Text, nil
+}
+
+// binary applies the binary-content policy to a non-text block.
+func (in *inspection) binary(g *Guard, where string) {
+	if g.cfg.inspect.binary == ActionBlock && !in.blocked {
+		in.blocked = true
+		in.reason = "response withheld: binary content at " + where + " cannot be inspected"
+	}
+}
+
+func blockRule(fs []AuditFinding) string {
+	for _, f := range fs {
+		if f.Action == ActionBlock {
+			return f.Kind + " (" + f.Rule + ") at " + f.Where
+		}
+	}
+	return "blocked finding"
+}
+
+// metaFindings is the _meta form of the findings: no spans, no hashes.
+func (in *inspection) metaFindings() []map[string]string {
+	out := make([]map[string]string, 0, len(in.findings))
+	for _, f := range in.findings {
+		out = append(out, map[string]string{"kind": f.Kind, "rule": f.Rule, "action": string(f.Action), "where": f.Where})
+	}
+	return out
+}
+
+// inspectToolResult inspects every part of a tools/call result a model can
+// read and returns the result the model should see. The input is not
+// modified.
+func (g *Guard) inspectToolResult(ctx context.Context, call *Call, res *mcp.CallToolResult) (*mcp.CallToolResult, *inspection, error) {
+	in := &inspection{}
+	if res == nil {
+		return res, in, nil
+	}
+	content, err := in.contents(ctx, g, call, "content", res.Content)
+	if err != nil {
+		return nil, in, err
+	}
+	structured, err := in.structured(ctx, g, call, res.StructuredContent)
+	if err != nil {
+		return nil, in, err
+	}
+	if len(in.findings) == 0 {
+		return res, in, nil
+	}
+	out := *res
+	out.Content, out.StructuredContent = content, structured
+	out.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	return &out, in, nil
+}
+
+// inspectReadResult inspects a resources/read result.
+func (g *Guard) inspectReadResult(ctx context.Context, call *Call, res *mcp.ReadResourceResult) (*mcp.ReadResourceResult, *inspection, error) {
+	in := &inspection{}
+	if res == nil {
+		return res, in, nil
+	}
+	contents := make([]*mcp.ResourceContents, len(res.Contents))
+	for i, rc := range res.Contents {
+		rc2, err := in.resource(ctx, g, call, fmt.Sprintf("contents[%d]", i), rc)
+		if err != nil {
+			return nil, in, err
+		}
+		contents[i] = rc2
+	}
+	if len(in.findings) == 0 {
+		return res, in, nil
+	}
+	out := *res
+	out.Contents = contents
+	out.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	return &out, in, nil
+}
+
+// inspectPromptResult inspects a prompts/get result.
+func (g *Guard) inspectPromptResult(ctx context.Context, call *Call, res *mcp.GetPromptResult) (*mcp.GetPromptResult, *inspection, error) {
+	in := &inspection{}
+	if res == nil {
+		return res, in, nil
+	}
+	desc, err := in.text(ctx, g, call, ContentPrompt, "description", res.Description)
+	if err != nil {
+		return nil, in, err
+	}
+	msgs := make([]*mcp.PromptMessage, len(res.Messages))
+	for i, m := range res.Messages {
+		if m == nil {
+			continue
+		}
+		c, err := in.content(ctx, g, call, fmt.Sprintf("messages[%d]", i), m.Content, ContentPrompt)
+		if err != nil {
+			return nil, in, err
+		}
+		msgs[i] = &mcp.PromptMessage{Role: m.Role, Content: c}
+	}
+	if len(in.findings) == 0 {
+		return res, in, nil
+	}
+	out := *res
+	out.Description, out.Messages = desc, msgs
+	out.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	return &out, in, nil
+}
+
+func (in *inspection) contents(ctx context.Context, g *Guard, call *Call, where string, cs []mcp.Content) ([]mcp.Content, error) {
+	out := make([]mcp.Content, len(cs))
+	for i, c := range cs {
+		c2, err := in.content(ctx, g, call, fmt.Sprintf("%s[%d]", where, i), c, ContentText)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c2
+	}
+	return out, nil
+}
+
+// content inspects one content block and returns it, or a modified copy.
+func (in *inspection) content(ctx context.Context, g *Guard, call *Call, where string, c mcp.Content, kind ContentKind) (mcp.Content, error) {
+	switch t := c.(type) {
+	case *mcp.TextContent:
+		s, err := in.text(ctx, g, call, kind, where, t.Text)
+		if err != nil || s == t.Text {
+			return c, err
+		}
+		return &mcp.TextContent{Text: s, Meta: t.Meta, Annotations: t.Annotations}, nil
+	case *mcp.EmbeddedResource:
+		rc, err := in.resource(ctx, g, call, where+".resource", t.Resource)
+		if err != nil || rc == t.Resource {
+			return c, err
+		}
+		return &mcp.EmbeddedResource{Resource: rc, Meta: t.Meta, Annotations: t.Annotations}, nil
+	case *mcp.ResourceLink:
+		uri, err := in.text(ctx, g, call, ContentResourceLink, where+".uri", t.URI)
+		if err != nil {
+			return c, err
+		}
+		desc, err := in.text(ctx, g, call, ContentResourceLink, where+".description", t.Description)
+		if err != nil || (uri == t.URI && desc == t.Description) {
+			return c, err
+		}
+		l := *t
+		l.URI, l.Description = uri, desc
+		return &l, nil
+	case *mcp.ImageContent, *mcp.AudioContent:
+		in.binary(g, where)
+		return c, nil
+	case nil:
+		return c, nil
+	}
+	// A content type this version of the guard does not know cannot be
+	// inspected, so it is not passed on unread.
+	return c, errorf(CodeUnavailable, "inspect", nil, "cannot inspect content of type %T at %s", c, where)
+}
+
+func (in *inspection) resource(ctx context.Context, g *Guard, call *Call, where string, rc *mcp.ResourceContents) (*mcp.ResourceContents, error) {
+	if rc == nil {
+		return rc, nil
+	}
+	if len(rc.Blob) > 0 {
+		in.binary(g, where)
+	}
+	uri, err := in.text(ctx, g, call, ContentResourceLink, where+".uri", rc.URI)
+	if err != nil {
+		return rc, err
+	}
+	text, err := in.text(ctx, g, call, ContentResource, where+".text", rc.Text)
+	if err != nil || (text == rc.Text && uri == rc.URI) {
+		return rc, err
+	}
+	out := *rc
+	out.URI, out.Text = uri, text
+	return &out, nil
+}
+
+// structured inspects every string in structured content. Values that are
+// not plain JSON (a handler's struct) are converted to their JSON form first.
+func (in *inspection) structured(ctx context.Context, g *Guard, call *Call, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	generic, err := jsonwalk.Generic(v)
+	if err != nil {
+		return v, errorf(CodeUnavailable, "inspect", err, "structured content is not JSON")
+	}
+	out, changed, err := jsonwalk.Strings(generic, "structuredContent", maxStructuredDepth,
+		func(where, s string) (string, error) { return in.text(ctx, g, call, ContentStructured, where, s) })
+	if errors.Is(err, jsonwalk.ErrTooDeep) {
+		return v, errorf(CodeUnavailable, "inspect", err, "structured content cannot be inspected")
+	}
+	if err != nil || !changed {
+		return v, err
+	}
+	return out, nil
+}
+
+// maxStructuredDepth bounds recursion into structured content.
+const maxStructuredDepth = 128
+
+// withMetaValue returns a copy of m with key set to v.
+func withMetaValue(m mcp.Meta, key string, v any) mcp.Meta {
+	out := make(mcp.Meta, len(m)+1)
+	maps.Copy(out, m)
+	out[key] = v
+	return out
+}
+
+// inspectAndRecord inspects a result, records the inspection and returns
+// what the caller may see.
+func (g *Guard) inspectAndRecord(ctx context.Context, call *Call, res mcp.Result) (mcp.Result, error) {
+	var (
+		out mcp.Result
+		in  *inspection
+		err error
+	)
+	switch r := res.(type) {
+	case *mcp.CallToolResult:
+		out, in, err = g.inspectToolResult(ctx, call, r)
+	case *mcp.ReadResourceResult:
+		out, in, err = g.inspectReadResult(ctx, call, r)
+	case *mcp.GetPromptResult:
+		out, in, err = g.inspectPromptResult(ctx, call, r)
+	default:
+		err = errorf(CodeInternal, "inspect", nil, "unexpected result %T for %s", res, call.Method)
+	}
+	kind := KindInspection
+	if call.Side == SideServer {
+		kind = KindExecution
+	}
+	rec := g.record(kind, call)
+	if in != nil {
+		rec.Findings = in.findings
+		rec.Outcome = in.outcome()
+	}
+	if tr, ok := res.(*mcp.CallToolResult); ok && tr.IsError && rec.Outcome == "clean" {
+		rec.Outcome = "tool-error"
+	}
+	if err == nil && in.blocked {
+		err = errorf(CodeBlocked, "inspect", nil, "%s", in.reason)
+	}
+	if err != nil {
+		var ge *Error
+		if errors.As(err, &ge) {
+			rec.Outcome, rec.Code, rec.Stage, rec.Reason = "blocked", ge.Code.String(), ge.Stage, ge.Message
+		}
+	}
+	if aerr := g.audit(ctx, rec); aerr != nil {
+		return nil, withRequestID(aerr, call.RequestID)
+	}
+	if err != nil {
+		return nil, withRequestID(err, call.RequestID)
+	}
+	return out, nil
+}
