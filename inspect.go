@@ -335,11 +335,13 @@ func blockRule(fs []AuditFinding) string {
 	return "blocked finding"
 }
 
-// metaFindings is the _meta form of the findings: no spans, no hashes.
-func (in *inspection) metaFindings() []map[string]string {
-	out := make([]map[string]string, 0, len(in.findings))
+// metaFindings is the _meta form of the findings: no spans, no hashes. It
+// uses generic JSON types so a host sees the same shape whether the result
+// was inspected locally or by the server's guard.
+func (in *inspection) metaFindings() []any {
+	out := make([]any, 0, len(in.findings))
 	for _, f := range in.findings {
-		out = append(out, map[string]string{"kind": f.Kind, "rule": f.Rule, "action": string(f.Action), "where": f.Where})
+		out = append(out, map[string]any{"kind": f.Kind, "rule": f.Rule, "action": string(f.Action), "where": f.Where})
 	}
 	return out
 }
