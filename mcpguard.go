@@ -24,8 +24,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/sessionbind"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -114,6 +117,10 @@ type Call struct {
 // concurrent use and immutable after [New].
 type Guard struct {
 	cfg config
+
+	sessions      *sessionbind.Table // transport session → client certificate pin
+	verified      sync.Map           // sha256(leaf) → *Peer, chains verified
+	verifiedCount atomic.Int64
 }
 
 // New builds a guard: defaults, then opts in order, then validation. A bad
@@ -131,8 +138,14 @@ func New(opts ...Option) (*Guard, error) {
 	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
-	return &Guard{cfg: cfg}, nil
+	return &Guard{cfg: cfg, sessions: sessionbind.New(maxBoundSessions, boundSessionIdle)}, nil
 }
+
+// Bounds of the session binding table (see [Guard.HTTPHandler]).
+const (
+	maxBoundSessions = 1 << 16
+	boundSessionIdle = time.Hour
+)
 
 // AuditLog returns the log the guard writes to: the one given with
 // [WithAuditLog], or the in-memory log the guard created by default.

@@ -60,7 +60,7 @@ func connectInMemory(t testing.TB, s *mcp.Server, cg *mcpguard.Guard) *mcp.Clien
 
 // connectHTTP serves s over Streamable HTTP on a loopback httptest server and
 // connects a client (guarded by cg when not nil).
-func connectHTTP(t testing.TB, s *mcp.Server, cg *mcpguard.Guard, stateless bool) *mcp.ClientSession {
+func connectHTTP(t testing.TB, s *mcp.Server, cg *mcpguard.Guard, stateless bool, protocol ...string) *mcp.ClientSession {
 	t.Helper()
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
 		&mcp.StreamableHTTPOptions{Stateless: stateless})
@@ -70,7 +70,11 @@ func connectHTTP(t testing.TB, s *mcp.Server, cg *mcpguard.Guard, stateless bool
 	if cg != nil {
 		c.AddSendingMiddleware(cg.ClientMiddleware())
 	}
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: srv.URL}, nil)
+	var opts *mcp.ClientSessionOptions
+	if len(protocol) > 0 {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: protocol[0]}
+	}
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: srv.URL}, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cs.Close() })
 	return cs
@@ -127,6 +131,9 @@ var transports = []transportCase{
 	}},
 	{"streamable-http-stateless", func(t testing.TB, s *mcp.Server, cg *mcpguard.Guard) *mcp.ClientSession {
 		return connectHTTP(t, s, cg, true)
+	}},
+	{"streamable-http-2025-11-25", func(t testing.TB, s *mcp.Server, cg *mcpguard.Guard) *mcp.ClientSession {
+		return connectHTTP(t, s, cg, false, "2025-11-25")
 	}},
 }
 

@@ -2,10 +2,13 @@ package mcpguard
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/certreload"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -27,6 +30,7 @@ type config struct {
 	clock      func() time.Time
 	serverName string
 	inspect    inspectConfig
+	transport  transportConfig
 
 	// Stages that later controls fill in; nil means the control is off.
 	catalog catalogStage
@@ -58,8 +62,9 @@ type tokenChecker interface {
 
 func defaultConfig() config {
 	return config{
-		clock:   time.Now,
-		inspect: defaultInspectConfig(),
+		clock:     time.Now,
+		inspect:   defaultInspectConfig(),
+		transport: transportConfig{minVersion: tls.VersionTLS13, failLimit: 20},
 	}
 }
 
@@ -67,6 +72,9 @@ func defaultConfig() config {
 func (c *config) finish() error {
 	if c.audit == nil {
 		c.audit = NewAuditLog()
+	}
+	if err := c.transport.finish(); err != nil {
+		return err
 	}
 	return c.inspect.finish()
 }
@@ -128,3 +136,114 @@ func WithClock(now func() time.Time) Option {
 
 // errNilOption is returned by New for a nil Option.
 var errNilOption = errors.New("mcpguard: New: nil Option")
+
+// WithCertificate sets the guard's own certificate: the server certificate
+// on the server side, the client certificate on the client side. Setting it
+// turns mutual TLS on; [WithTrustedCAs] is then required.
+func WithCertificate(cert tls.Certificate) Option {
+	return optionFunc(func(c *config) error {
+		if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+			return optionError("WithCertificate", "certificate or private key is missing")
+		}
+		if cert.Leaf == nil {
+			leaf, err := x509.ParseCertificate(cert.Certificate[0])
+			if err != nil {
+				return optionError("WithCertificate", "parsing leaf: %v", err)
+			}
+			cert.Leaf = leaf
+		}
+		c.transport.cert, c.transport.reloader = &cert, nil
+		return nil
+	})
+}
+
+// WithCertificateFiles is [WithCertificate] from PEM files. The files are
+// re-read when they change, so rotated certificates take effect on the next
+// handshake without a restart; during a half-finished rotation the previous
+// pair keeps being used.
+func WithCertificateFiles(certFile, keyFile string) Option {
+	return optionFunc(func(c *config) error {
+		r, err := certreload.New(certFile, keyFile)
+		if err != nil {
+			return optionError("WithCertificateFiles", "%v", err)
+		}
+		c.transport.reloader, c.transport.cert = r, nil
+		return nil
+	})
+}
+
+// WithTrustedCAs sets the roots that peer certificates must chain to.
+func WithTrustedCAs(pool *x509.CertPool) Option {
+	return optionFunc(func(c *config) error {
+		if pool == nil {
+			return optionError("WithTrustedCAs", "pool is nil")
+		}
+		c.transport.roots = pool
+		return nil
+	})
+}
+
+// WithPeerPins accepts only peers whose leaf public key has one of the given
+// SHA-256 SPKI pins (see [SPKIPin], [ParsePin]). Give old and new pins
+// together during a rotation. For rotation without a restart use
+// [WithPeerPinSet].
+func WithPeerPins(pins ...string) Option {
+	return optionFunc(func(c *config) error {
+		s, err := NewPinSet(pins...)
+		if err != nil {
+			return optionError("WithPeerPins", "%v", err)
+		}
+		c.transport.pins = s
+		return nil
+	})
+}
+
+// WithPeerPinSet is [WithPeerPins] with a set the caller can update at run
+// time.
+func WithPeerPinSet(s *PinSet) Option {
+	return optionFunc(func(c *config) error {
+		if s == nil || s.pins.Load() == nil {
+			return optionError("WithPeerPinSet", "pin set is nil or empty")
+		}
+		c.transport.pins = s
+		return nil
+	})
+}
+
+// WithPeerAuthorizer adds a check on the verified peer, e.g.
+// [AuthorizeURIs] for SPIFFE IDs.
+func WithPeerAuthorizer(a Authorizer) Option {
+	return optionFunc(func(c *config) error {
+		if a == nil {
+			return optionError("WithPeerAuthorizer", "authorizer is nil")
+		}
+		c.transport.authorizer = a
+		return nil
+	})
+}
+
+// WithMinTLSVersion sets the lowest TLS version accepted (default TLS 1.3;
+// TLS 1.2 is the lowest allowed).
+func WithMinTLSVersion(v uint16) Option {
+	return optionFunc(func(c *config) error {
+		if v != tls.VersionTLS12 && v != tls.VersionTLS13 {
+			return optionError("WithMinTLSVersion", "version must be tls.VersionTLS12 or tls.VersionTLS13")
+		}
+		c.transport.minVersion = v
+		return nil
+	})
+}
+
+// WithHandshakeFailureAuditLimit bounds how many refused handshakes per
+// second are recorded one by one (default 20); further refusals are counted
+// and the count is carried by the next record, so a flood cannot grow the
+// log without bound.
+func WithHandshakeFailureAuditLimit(perSecond int) Option {
+	return optionFunc(func(c *config) error {
+		if perSecond < 1 {
+			return optionError("WithHandshakeFailureAuditLimit", "limit must be at least 1")
+		}
+		c.transport.failLimit = perSecond
+		return nil
+	})
+}
