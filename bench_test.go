@@ -2,6 +2,9 @@ package mcpguard_test
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -63,5 +66,53 @@ func BenchmarkToolCall(b *testing.B) {
 				require.NoError(b, cg.AuditLog().Verify())
 			}
 		})
+	}
+}
+
+// BenchmarkHandshakeAndFirstCall measures a new connection (TLS handshake),
+// MCP session start and one tools/call over Streamable HTTP: server-only TLS
+// and unguarded, against mutual TLS with pinning, audit and both guards.
+func BenchmarkHandshakeAndFirstCall(b *testing.B) {
+	d := devPKI(b)
+	b.Run("tls-unguarded", func(b *testing.B) {
+		s := newBenchServer(nil)
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
+		srv := httptest.NewUnstartedServer(h)
+		srv.Listener = tls.NewListener(srv.Listener, &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{d.Server.TLS}})
+		srv.Start()
+		defer srv.Close()
+		url := "https://" + srv.Listener.Addr().String()
+		newClient := func() *http.Client {
+			return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: d.CA.Pool(), MinVersion: tls.VersionTLS13}}}
+		}
+		benchFirstCall(b, url, newClient, nil)
+	})
+	b.Run("mtls-guarded", func(b *testing.B) {
+		sg := serverGuard(b, d)
+		url := serveMTLS(b, sg, newBenchServer(sg), true)
+		cg := clientGuard(b, d)
+		benchFirstCall(b, url, cg.HTTPClient, cg)
+	})
+}
+
+func benchFirstCall(b *testing.B, url string, newClient func() *http.Client, cg *mcpguard.Guard) {
+	ctx := context.Background()
+	params := &mcp.CallToolParams{Name: "fetch", Arguments: map[string]any{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		hc := newClient()
+		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil)
+		if cg != nil {
+			c.AddSendingMiddleware(cg.ClientMiddleware())
+		}
+		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := cs.CallTool(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+		_ = cs.Close()
+		hc.CloseIdleConnections()
 	}
 }

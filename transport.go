@@ -397,12 +397,7 @@ func (g *Guard) auditHandshakeFailure(side Side, remote, reason, presented strin
 	if suppressed > 0 {
 		reason += fmt.Sprintf(" (%d earlier refusals not recorded one by one)", suppressed)
 	}
-	ci := &ConnInfo{RemoteAddr: remote}
-	if side == SideServer {
-		ci.ClientSubject = presented
-	} else {
-		ci.ServerSubject = presented
-	}
+	ci := g.connInfo(side, remote, nil, &Peer{Subject: presented})
 	_ = g.audit(context.Background(), Record{Time: now, Kind: KindConnection, Side: side, Outcome: "refused",
 		Code: CodeUnauthenticated.String(), Stage: "transport", Reason: reason, Server: g.cfg.serverName, Conn: ci})
 }

@@ -6,15 +6,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpguard/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/pki"
 )
 
 func main() {
@@ -83,7 +88,7 @@ func run(ctx context.Context, out io.Writer) error {
 	defer cs.Close()
 
 	ctx = mcpguard.WithIdentity(ctx, mcpguard.Identity{User: "alice@acme.example", Tenant: "acme", Session: "session-42"})
-	fmt.Fprintln(out, "mcpguard quickstart: a guarded MCP client and server, in memory")
+	fmt.Fprintln(out, "mcpguard quickstart: a guarded MCP client and server in one process (in memory, then mutual TLS on loopback)")
 	fmt.Fprintln(out)
 
 	step := func(title, path string) error {
@@ -118,9 +123,18 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "▶ Audit trail of session %q (hash-chained; span values stored only as HMACs)\n", "session-42")
+	if err := transportDemo(ctx, out, log, server); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "▶ Audit trail (hash-chained; tokens as ids, arguments as hashes, spans as HMACs)\n")
 	for _, r := range log.Records() {
-		line := fmt.Sprintf("  #%d %-6s %-10s %-8s user=%s tool=%s req=%.8s", r.Seq, r.Side, r.Kind, r.Outcome, r.User, r.Tool, r.RequestID)
+		line := fmt.Sprintf("  #%-2d %-6s %-10s %-8s", r.Seq, r.Side, r.Kind, r.Outcome)
+		if r.Conn != nil {
+			line += fmt.Sprintf(" remote=%s client=%q server=%q", r.Conn.RemoteAddr, r.Conn.ClientSubject, r.Conn.ServerSubject)
+		} else {
+			line += fmt.Sprintf(" user=%s tool=%s req=%.8s", r.User, r.Tool, r.RequestID)
+		}
 		if r.Reason != "" {
 			line += " reason=" + r.Reason
 		}
@@ -133,5 +147,73 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "  chain verified: %d records, head %.16s…\n", log.Len(), log.Records()[log.Len()-1].Hash)
+	return nil
+}
+
+// transportDemo serves the same MCP server over Streamable HTTP with mutual
+// TLS on loopback, calls it through the guarded client, then shows a rogue
+// server (a valid certificate from the same CA, but not the pinned key)
+// refused at the TLS handshake.
+func transportDemo(ctx context.Context, out io.Writer, log *mcpguard.AuditLog, server *mcp.Server) error {
+	dev, err := pki.NewDev(pki.ECDSAP256)
+	if err != nil {
+		return err
+	}
+	serve := func(cert tls.Certificate) (string, func(), error) {
+		g, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithServerName("files"),
+			mcpguard.WithCertificate(cert), mcpguard.WithTrustedCAs(dev.CA.Pool()),
+			mcpguard.WithPeerPins(mcpguard.SPKIPin(dev.Client.Cert)))
+		if err != nil {
+			return "", nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		h := g.HTTPHandler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+			&mcp.StreamableHTTPOptions{Stateless: true}))
+		srv := &http.Server{Handler: h, ErrorLog: stdlog.New(io.Discard, "", 0)}
+		go func() { _ = srv.Serve(tls.NewListener(ln, g.ServerTLSConfig())) }()
+		return "https://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	}
+	clientGuard, err := mcpguard.New(mcpguard.WithAuditLog(log),
+		mcpguard.WithCertificate(dev.Client.TLS), mcpguard.WithTrustedCAs(dev.CA.Pool()),
+		mcpguard.WithPeerPins(mcpguard.SPKIPin(dev.Server.Cert)))
+	if err != nil {
+		return err
+	}
+	connect := func(url string) (*mcp.ClientSession, error) {
+		c := mcp.NewClient(&mcp.Implementation{Name: "agent-host", Version: "v1"}, nil)
+		c.AddSendingMiddleware(clientGuard.ClientMiddleware())
+		return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: clientGuard.HTTPClient(), MaxRetries: -1}, nil)
+	}
+
+	url, stop, err := serve(dev.Server.TLS)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(out, "▶ Mutual TLS with pinning: the same server on %s\n", url)
+	cs, err := connect(url)
+	if err != nil {
+		return err
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "read_file", Arguments: readArgs{Path: "/srv/docs/index.md"}})
+	_ = cs.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  ✓ handshake pinned both ways; model sees: %s\n\n", res.Content[0].(*mcp.TextContent).Text)
+
+	rogueURL, stopRogue, err := serve(dev.SameCARogueServer.TLS)
+	if err != nil {
+		return err
+	}
+	defer stopRogue()
+	fmt.Fprintf(out, "▶ Rogue MCP server injection: valid certificate from the same CA, unpinned key, on %s\n", rogueURL)
+	if _, err := connect(rogueURL); err == nil {
+		return errors.New("the rogue server was accepted")
+	}
+	fmt.Fprintf(out, "  ✗ refused at the TLS handshake; nothing was sent\n\n")
 	return nil
 }
