@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,13 @@ func argsHash(canonical json.RawMessage) string {
 	}
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:])
+}
+
+// argsHashB64 is the base64url SHA-256 of canonical arguments, the form
+// bound into per-call tokens.
+func argsHashB64(canonical json.RawMessage) string {
+	sum := sha256.Sum256(canonical)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // maxArgumentBytes bounds the encoded arguments of one call.

@@ -470,8 +470,8 @@ func (g *Guard) clientHandle(ctx context.Context, next mcp.MethodHandler, method
 		return nil, withRequestID(err, call.RequestID)
 	}
 	meta := []string{MetaRequestIDKey, call.RequestID}
-	if g.cfg.minter != nil {
-		tok, err := g.cfg.minter.mint(ctx, call, dec)
+	if g.cfg.exchange != nil && method == methodCallTool {
+		tok, err := g.mint(ctx, call, dec)
 		if err != nil {
 			return nil, withRequestID(err, call.RequestID)
 		}
@@ -538,8 +538,12 @@ func (g *Guard) serverHandle(ctx context.Context, next mcp.MethodHandler, method
 	if err != nil {
 		return nil, g.refuse(ctx, call, err)
 	}
-	if g.cfg.checker != nil {
-		if err := g.cfg.checker.check(ctx, call, req, meta); err != nil {
+	if g.cfg.verifier != nil && method == methodCallTool {
+		var header string
+		if extra := req.GetExtra(); extra != nil && extra.Header != nil {
+			header = strings.TrimPrefix(extra.Header.Get("Authorization"), "Bearer ")
+		}
+		if err := g.checkToken(ctx, call, header, metaString(meta, MetaTokenKey)); err != nil {
 			return nil, g.refuse(ctx, call, err)
 		}
 	}

@@ -2,13 +2,21 @@ package mcpguard
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/certreload"
+	"github.com/mcpguard/mcpguard/internal/jwtx"
+	"github.com/mcpguard/mcpguard/internal/keyring"
+	"github.com/mcpguard/mcpguard/internal/replay"
+	"github.com/mcpguard/mcpguard/internal/sts"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -33,9 +41,9 @@ type config struct {
 	transport  transportConfig
 
 	// Stages that later controls fill in; nil means the control is off.
-	catalog catalogStage
-	minter  tokenMinter
-	checker tokenChecker
+	catalog  catalogStage
+	exchange *exchangeStage // client side; nil: no token exchange
+	verifier *TokenVerifier // server side; nil: no token check
 	// tokenHeaderOnly keeps the per-call token out of _meta, for hosts whose
 	// transports all carry it in the Authorization header.
 	tokenHeaderOnly bool
@@ -46,18 +54,6 @@ type config struct {
 type catalogStage interface {
 	admitCall(ctx context.Context, call *Call) error
 	filterTools(ctx context.Context, call *Call, res *mcp.ListToolsResult) (*mcp.ListToolsResult, error)
-}
-
-// tokenMinter is the client half of token exchange: it obtains the per-call
-// token for an admitted call.
-type tokenMinter interface {
-	mint(ctx context.Context, call *Call, d Decision) (*Token, error)
-}
-
-// tokenChecker is the server half of token exchange: it verifies the token
-// presented with a call and fills the call's identity from it.
-type tokenChecker interface {
-	check(ctx context.Context, call *Call, req mcp.Request, meta mcp.Meta) error
 }
 
 func defaultConfig() config {
@@ -72,6 +68,9 @@ func defaultConfig() config {
 func (c *config) finish() error {
 	if c.audit == nil {
 		c.audit = NewAuditLog()
+	}
+	if c.exchange != nil && c.exchange.ex == nil {
+		return optionError("WithTokenExchange", "WithTokenTTL, WithTokenExchangeTimeout and WithAgentID need WithTokenExchange")
 	}
 	if err := c.transport.finish(); err != nil {
 		return err
@@ -246,4 +245,344 @@ func WithHandshakeFailureAuditLimit(perSecond int) Option {
 		c.transport.failLimit = perSecond
 		return nil
 	})
+}
+
+// WithTokenExchange turns on per-call token exchange on the client side: for
+// every tools/call that catalog and policy allowed, the session token of the
+// call's [Identity] is exchanged with ex for a token with audience audience
+// (the MCP server's resource URI, RFC 8707), scope tools:call:<tool>, bound
+// to the arguments, the request id and (with mutual TLS) the client
+// certificate. Without a session token the call is refused.
+func WithTokenExchange(ex TokenExchanger, audience string) Option {
+	return optionFunc(func(c *config) error {
+		if ex == nil {
+			return optionError("WithTokenExchange", "exchanger is nil")
+		}
+		if u, err := url.Parse(audience); err != nil || !u.IsAbs() || u.Fragment != "" {
+			return optionError("WithTokenExchange", "audience %q must be an absolute URI without a fragment", audience)
+		}
+		if c.exchange == nil {
+			c.exchange = &exchangeStage{ttl: 60 * time.Second, timeout: 5 * time.Second}
+		}
+		c.exchange.ex, c.exchange.audience = ex, audience
+		return nil
+	})
+}
+
+// WithTokenTTL sets the longest lifetime requested for per-call tokens
+// (default 60 s, at most 10 min).
+func WithTokenTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 || d > 10*time.Minute {
+			return optionError("WithTokenTTL", "ttl must be between 0 and 10m")
+		}
+		if c.exchange == nil {
+			c.exchange = &exchangeStage{timeout: 5 * time.Second}
+		}
+		c.exchange.ttl = d
+		return nil
+	})
+}
+
+// WithTokenExchangeTimeout bounds each exchange (default 5 s); when it
+// passes, the call is refused with [CodeUnavailable] and nothing is sent.
+func WithTokenExchangeTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return optionError("WithTokenExchangeTimeout", "timeout must be positive")
+		}
+		if c.exchange == nil {
+			c.exchange = &exchangeStage{ttl: 60 * time.Second}
+		}
+		c.exchange.timeout = d
+		return nil
+	})
+}
+
+// WithAgentID names the agent host; the embedded issuer puts it in the
+// per-call token's "act" claim.
+func WithAgentID(id string) Option {
+	return optionFunc(func(c *config) error {
+		if id == "" {
+			return optionError("WithAgentID", "id is empty")
+		}
+		if c.exchange == nil {
+			c.exchange = &exchangeStage{ttl: 60 * time.Second, timeout: 5 * time.Second}
+		}
+		c.exchange.actor = id
+		return nil
+	})
+}
+
+// WithTokenInHeaderOnly keeps the per-call token out of the request's _meta:
+// for hosts whose servers are all reached through [Guard.HTTPClient], which
+// sends it in the Authorization header. In-memory and stdio transports need
+// _meta.
+func WithTokenInHeaderOnly() Option {
+	return optionFunc(func(c *config) error {
+		c.tokenHeaderOnly = true
+		return nil
+	})
+}
+
+// WithTokenVerifier makes the server side accept tools/call only with a
+// per-call token that v verifies and that matches the call: tool, canonical
+// arguments, request id, client certificate (when mutual TLS is on), used
+// once. The token's subject, tenant and session become the call's identity.
+// A session token presented directly is refused.
+func WithTokenVerifier(v *TokenVerifier) Option {
+	return optionFunc(func(c *config) error {
+		if v == nil {
+			return optionError("WithTokenVerifier", "verifier is nil")
+		}
+		c.verifier = v
+		return nil
+	})
+}
+
+// issuerConfig collects [IssuerOption]s.
+type issuerConfig struct {
+	alg        string
+	key        crypto.Signer
+	maxTTL     time.Duration
+	sessionTTL time.Duration
+	clock      func() time.Time
+	subjects   SubjectValidator
+	clients    map[string]string
+	audiences  []string
+	keep       int
+}
+
+// IssuerOption configures [NewIssuer].
+type IssuerOption func(*issuerConfig) error
+
+// WithSigningAlgorithm generates the issuer's key for alg: "ES256" (the
+// default), "EdDSA" (fastest to sign and verify) or "RS256".
+func WithSigningAlgorithm(alg string) IssuerOption {
+	return func(c *issuerConfig) error {
+		if _, err := keyring.Generate(alg); err != nil {
+			return fmt.Errorf("mcpguard: WithSigningAlgorithm: %w", err)
+		}
+		c.alg = alg
+		return nil
+	}
+}
+
+// WithSigningKey uses key (ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 bits)
+// instead of generating one.
+func WithSigningKey(key crypto.Signer) IssuerOption {
+	return func(c *issuerConfig) error {
+		if key == nil {
+			return errors.New("mcpguard: WithSigningKey: key is nil")
+		}
+		if _, err := jwtx.AlgorithmFor(key.Public()); err != nil {
+			return fmt.Errorf("mcpguard: WithSigningKey: %w", err)
+		}
+		c.key = key
+		return nil
+	}
+}
+
+// WithMaxTokenTTL caps the lifetime of per-call tokens (default 5 min).
+func WithMaxTokenTTL(d time.Duration) IssuerOption {
+	return func(c *issuerConfig) error {
+		if d <= 0 {
+			return errors.New("mcpguard: WithMaxTokenTTL: ttl must be positive")
+		}
+		c.maxTTL = d
+		return nil
+	}
+}
+
+// WithSessionTTL sets the default lifetime of session tokens (default 8 h).
+func WithSessionTTL(d time.Duration) IssuerOption {
+	return func(c *issuerConfig) error {
+		if d <= 0 {
+			return errors.New("mcpguard: WithSessionTTL: ttl must be positive")
+		}
+		c.sessionTTL = d
+		return nil
+	}
+}
+
+// WithIssuerClock sets the issuer's time source, for tests.
+func WithIssuerClock(now func() time.Time) IssuerOption {
+	return func(c *issuerConfig) error {
+		if now == nil {
+			return errors.New("mcpguard: WithIssuerClock: clock is nil")
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithSubjectValidator makes the issuer accept subject tokens that v
+// validates (e.g. the enterprise IdP's), instead of its own session tokens.
+func WithSubjectValidator(v SubjectValidator) IssuerOption {
+	return func(c *issuerConfig) error {
+		if v == nil {
+			return errors.New("mcpguard: WithSubjectValidator: validator is nil")
+		}
+		c.subjects = v
+		return nil
+	}
+}
+
+// WithIssuerClient requires HTTP clients of the token endpoint to
+// authenticate (client_secret_basic or client_secret_post); the client id
+// becomes the "act" of the tokens it obtains. It accumulates.
+func WithIssuerClient(id, secret string) IssuerOption {
+	return func(c *issuerConfig) error {
+		if id == "" || len(secret) < 16 {
+			return errors.New("mcpguard: WithIssuerClient: id is empty or secret shorter than 16 bytes")
+		}
+		if c.clients == nil {
+			c.clients = map[string]string{}
+		}
+		c.clients[id] = secret
+		return nil
+	}
+}
+
+// WithAudiences limits the resources the issuer mints tokens for.
+func WithAudiences(audiences ...string) IssuerOption {
+	return func(c *issuerConfig) error {
+		if len(audiences) == 0 {
+			return errors.New("mcpguard: WithAudiences: no audience")
+		}
+		c.audiences = audiences
+		return nil
+	}
+}
+
+// RemoteExchangerOption configures [NewRemoteExchanger].
+type RemoteExchangerOption func(*RemoteExchanger) error
+
+// WithClientSecretBasic authenticates to the STS with client_secret_basic.
+func WithClientSecretBasic(id, secret string) RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		if id == "" || secret == "" {
+			return errors.New("mcpguard: WithClientSecretBasic: id and secret are required")
+		}
+		r.c.Auth = sts.BasicAuth{ID: id, Secret: secret}
+		return nil
+	}
+}
+
+// WithPrivateKeyJWT authenticates to the STS with private_key_jwt (RFC 7523):
+// a short-lived assertion signed with key, carrying kid.
+func WithPrivateKeyJWT(id string, key crypto.Signer, kid string) RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		if id == "" || key == nil {
+			return errors.New("mcpguard: WithPrivateKeyJWT: id and key are required")
+		}
+		alg, err := jwtx.AlgorithmFor(key.Public())
+		if err != nil {
+			return fmt.Errorf("mcpguard: WithPrivateKeyJWT: %w", err)
+		}
+		r.c.Auth = sts.PrivateKeyJWT{ID: id, Assert: func(aud string) (string, error) {
+			now := r.now()
+			c := &jwtx.Claims{Issuer: id, Subject: id, Audience: jwtx.Audience{aud}, IssuedAt: now.Unix(),
+				Expiry: now.Add(time.Minute).Unix(), ID: newRequestID()}
+			b, err := jwtx.Sign(c, "JWT", kid, alg, key)
+			return string(b), err
+		}}
+		return nil
+	}
+}
+
+// WithExchangeHTTPClient sets the HTTP client used to reach the STS (for
+// mutual TLS to the STS, proxies, tracing).
+func WithExchangeHTTPClient(hc *http.Client) RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		if hc == nil {
+			return errors.New("mcpguard: WithExchangeHTTPClient: client is nil")
+		}
+		r.c.HTTP = hc
+		return nil
+	}
+}
+
+// WithExchangeRetries sets how often a 5xx answer or network error is
+// retried (default 2) and the first backoff (default 100 ms, doubling).
+func WithExchangeRetries(n int, backoff time.Duration) RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		if n < 0 || n > 10 || backoff < 0 {
+			return errors.New("mcpguard: WithExchangeRetries: retries must be 0..10 and backoff non-negative")
+		}
+		r.c.Retries, r.c.Backoff = n, backoff
+		return nil
+	}
+}
+
+// WithExchangeTimeout bounds one exchange including retries (default 5 s).
+func WithExchangeTimeout(d time.Duration) RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		if d <= 0 {
+			return errors.New("mcpguard: WithExchangeTimeout: timeout must be positive")
+		}
+		r.timeout = d
+		return nil
+	}
+}
+
+// WithSubjectTokenType sets the subject_token_type sent (default
+// urn:ietf:params:oauth:token-type:access_token).
+func WithSubjectTokenType(t string) RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		if !strings.HasPrefix(t, "urn:") {
+			return errors.New("mcpguard: WithSubjectTokenType: not a token type URN")
+		}
+		r.tokenType = t
+		return nil
+	}
+}
+
+// TokenVerifierOption configures [NewTokenVerifier].
+type TokenVerifierOption func(*TokenVerifier) error
+
+// WithClockSkew sets the tolerance for exp, nbf and iat (default 30 s, at
+// most 5 min).
+func WithClockSkew(d time.Duration) TokenVerifierOption {
+	return func(v *TokenVerifier) error {
+		if d < 0 || d > 5*time.Minute {
+			return errors.New("mcpguard: WithClockSkew: skew must be between 0 and 5m")
+		}
+		v.skew = d
+		return nil
+	}
+}
+
+// WithVerifierClock sets the verifier's time source, for tests.
+func WithVerifierClock(now func() time.Time) TokenVerifierOption {
+	return func(v *TokenVerifier) error {
+		if now == nil {
+			return errors.New("mcpguard: WithVerifierClock: clock is nil")
+		}
+		v.clock = now
+		return nil
+	}
+}
+
+// WithReplayCacheSize bounds the number of live token ids remembered
+// (default 1,048,576). When it is full, new tokens are refused.
+func WithReplayCacheSize(n int) TokenVerifierOption {
+	return func(v *TokenVerifier) error {
+		if n < 1 {
+			return errors.New("mcpguard: WithReplayCacheSize: size must be positive")
+		}
+		v.replay = replay.New(n)
+		return nil
+	}
+}
+
+// WithoutCallBinding accepts tokens that are not bound to a tool and
+// arguments, for STSs that cannot issue bound tokens. The tool scope is still
+// required. This weakens the defense against argument tampering: prefer an
+// STS that supports binding (the embedded [Issuer] does).
+func WithoutCallBinding() TokenVerifierOption {
+	return func(v *TokenVerifier) error {
+		v.unbound = true
+		return nil
+	}
 }
