@@ -508,7 +508,9 @@ func (g *Guard) clientHandle(ctx context.Context, next mcp.MethodHandler, method
 // serverHandle runs the server pipeline for one guarded method.
 func (g *Guard) serverHandle(ctx context.Context, next mcp.MethodHandler, method string, req mcp.Request) (mcp.Result, error) {
 	call := g.baseCall(SideServer, method, req.GetSession())
-	if id, ok := IdentityFrom(ctx); ok {
+	if id, ok := IdentityFrom(ctx); ok && g.cfg.verifier == nil {
+		// Without token verification the server's own code may say who the
+		// connection belongs to; with it, only the token does.
 		call.setIdentity(id)
 	}
 	if peer, ok := PeerFrom(ctx); ok {

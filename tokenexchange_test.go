@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -264,6 +265,7 @@ func TestExchangeFailuresFailClosed(t *testing.T) {
 	require.NoError(t, err)
 
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // so the server notices the client giving up
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):

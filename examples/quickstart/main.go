@@ -29,6 +29,9 @@ func main() {
 	}
 }
 
+// resource is the MCP server's resource URI: the audience of its tokens.
+const resource = "https://files.acme.example/mcp"
+
 type readArgs struct {
 	Path string `json:"path"`
 }
@@ -49,12 +52,27 @@ var confineToDocs = mcpguard.PolicyFunc(func(_ context.Context, c *mcpguard.Call
 func run(ctx context.Context, out io.Writer) error {
 	// One audit log for both sides, so the trail shows the whole call.
 	log := mcpguard.NewAuditLog()
-	serverGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithServerName("files"),
-		mcpguard.WithPolicy(confineToDocs))
+	// The embedded token service: the user's session token is exchanged per
+	// call for a short-lived token bound to that tool and those arguments.
+	issuer, err := mcpguard.NewIssuer("https://sts.acme.example", mcpguard.WithSigningAlgorithm("EdDSA"))
 	if err != nil {
 		return err
 	}
-	clientGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithPolicy(confineToDocs))
+	verifier, err := mcpguard.NewTokenVerifier(issuer.URL(), resource, issuer)
+	if err != nil {
+		return err
+	}
+	serverGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithServerName("files"),
+		mcpguard.WithPolicy(confineToDocs), mcpguard.WithTokenVerifier(verifier))
+	if err != nil {
+		return err
+	}
+	clientGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithPolicy(confineToDocs),
+		mcpguard.WithTokenExchange(issuer, resource), mcpguard.WithAgentID("agent-host"))
+	if err != nil {
+		return err
+	}
+	session, err := issuer.SessionToken(mcpguard.Subject{User: "alice@acme.example", Tenant: "acme", Session: "session-42"}, 0)
 	if err != nil {
 		return err
 	}
@@ -87,7 +105,8 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer cs.Close()
 
-	ctx = mcpguard.WithIdentity(ctx, mcpguard.Identity{User: "alice@acme.example", Tenant: "acme", Session: "session-42"})
+	ctx = mcpguard.WithIdentity(ctx, mcpguard.Identity{User: "alice@acme.example", Tenant: "acme", Session: "session-42",
+		SessionToken: session})
 	fmt.Fprintln(out, "mcpguard quickstart: a guarded MCP client and server in one process (in memory, then mutual TLS on loopback)")
 	fmt.Fprintln(out)
 
@@ -123,17 +142,41 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 
-	if err := transportDemo(ctx, out, log, server); err != nil {
+	fmt.Fprintln(out, "▶ Stolen session token sent straight to the server (no per-call exchange)")
+	rogue := mcp.NewClient(&mcp.Implementation{Name: "rogue", Version: "v1"}, nil)
+	st2, ct2 := mcp.NewInMemoryTransports()
+	ss2, err := server.Connect(context.Background(), st2, nil)
+	if err != nil {
+		return err
+	}
+	defer ss2.Close()
+	rcs, err := rogue.Connect(ctx, ct2, nil)
+	if err != nil {
+		return err
+	}
+	defer rcs.Close()
+	_, err = rcs.CallTool(ctx, &mcp.CallToolParams{Name: "read_file", Arguments: readArgs{Path: "/srv/docs/index.md"},
+		Meta: mcp.Meta{mcpguard.MetaTokenKey: session}})
+	fmt.Fprintf(out, "  ✗ refused by the server: %v\n\n", err)
+
+	if err := transportDemo(ctx, out, log, server, issuer, verifier); err != nil {
 		return err
 	}
 
 	fmt.Fprintf(out, "▶ Audit trail (hash-chained; tokens as ids, arguments as hashes, spans as HMACs)\n")
 	for _, r := range log.Records() {
 		line := fmt.Sprintf("  #%-2d %-6s %-10s %-8s", r.Seq, r.Side, r.Kind, r.Outcome)
-		if r.Conn != nil {
+		switch {
+		case r.Kind == mcpguard.KindExchange:
+			line += fmt.Sprintf(" user=%s tool=%s req=%.8s token=%.8s… from session=%.8s… scope=%v ttl=%s",
+				r.User, r.Tool, r.RequestID, r.TokenID, r.SubjectTokenID, r.Scopes, r.TTL)
+		case r.Conn != nil:
 			line += fmt.Sprintf(" remote=%s client=%q server=%q", r.Conn.RemoteAddr, r.Conn.ClientSubject, r.Conn.ServerSubject)
-		} else {
+		default:
 			line += fmt.Sprintf(" user=%s tool=%s req=%.8s", r.User, r.Tool, r.RequestID)
+			if r.TokenID != "" {
+				line += fmt.Sprintf(" token=%.8s…", r.TokenID)
+			}
 		}
 		if r.Reason != "" {
 			line += " reason=" + r.Reason
@@ -154,13 +197,14 @@ func run(ctx context.Context, out io.Writer) error {
 // TLS on loopback, calls it through the guarded client, then shows a rogue
 // server (a valid certificate from the same CA, but not the pinned key)
 // refused at the TLS handshake.
-func transportDemo(ctx context.Context, out io.Writer, log *mcpguard.AuditLog, server *mcp.Server) error {
+func transportDemo(ctx context.Context, out io.Writer, log *mcpguard.AuditLog, server *mcp.Server,
+	issuer *mcpguard.Issuer, verifier *mcpguard.TokenVerifier) error {
 	dev, err := pki.NewDev(pki.ECDSAP256)
 	if err != nil {
 		return err
 	}
 	serve := func(cert tls.Certificate) (string, func(), error) {
-		g, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithServerName("files"),
+		g, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithServerName("files"), mcpguard.WithTokenVerifier(verifier),
 			mcpguard.WithCertificate(cert), mcpguard.WithTrustedCAs(dev.CA.Pool()),
 			mcpguard.WithPeerPins(mcpguard.SPKIPin(dev.Client.Cert)))
 		if err != nil {
@@ -176,8 +220,8 @@ func transportDemo(ctx context.Context, out io.Writer, log *mcpguard.AuditLog, s
 		go func() { _ = srv.Serve(tls.NewListener(ln, g.ServerTLSConfig())) }()
 		return "https://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 	}
-	clientGuard, err := mcpguard.New(mcpguard.WithAuditLog(log),
-		mcpguard.WithCertificate(dev.Client.TLS), mcpguard.WithTrustedCAs(dev.CA.Pool()),
+	clientGuard, err := mcpguard.New(mcpguard.WithAuditLog(log), mcpguard.WithTokenExchange(issuer, resource),
+		mcpguard.WithTokenInHeaderOnly(), mcpguard.WithCertificate(dev.Client.TLS), mcpguard.WithTrustedCAs(dev.CA.Pool()),
 		mcpguard.WithPeerPins(mcpguard.SPKIPin(dev.Server.Cert)))
 	if err != nil {
 		return err

@@ -16,5 +16,8 @@ func TestQuickstartShowsEveryControl(t *testing.T) {
 	require.Contains(t, s, "refused: code=denied stage=policy")
 	require.Contains(t, s, "[REDACTED:aws-access-key]")
 	require.NotContains(t, s, "AKIA4HK2WQ7ZNR5TXPLM", "the secret must never be printed")
+	require.Contains(t, s, "mcpguard: unauthenticated: token type \"session+jwt\" is not a per-call access token")
+	require.Contains(t, s, "refused at the TLS handshake")
+	require.Contains(t, s, "client exchange   issued")
 	require.Contains(t, s, "chain verified")
 }

@@ -7,6 +7,7 @@ package issuer
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/jwtx"
@@ -62,6 +65,9 @@ type Issuer struct {
 	Clients    map[string]string
 	Audiences  []string // allowed audiences; empty: any absolute URI
 	SessionTTL time.Duration
+
+	validated  sync.Map // sha256(session token) → *Subject
+	validatedN atomic.Int64
 }
 
 // Errors of Exchange, mapped to RFC 8693 error codes by the handler.
@@ -99,8 +105,34 @@ func (i *Issuer) SessionToken(s Subject, ttl time.Duration) (string, error) {
 	return string(b), err
 }
 
-// validateOwn accepts the issuer's own, unexpired session tokens.
+// maxValidated bounds the cache of verified session tokens.
+const maxValidated = 1 << 14
+
+// validateOwn accepts the issuer's own, unexpired session tokens. A
+// verified token is remembered (by its SHA-256) until it expires, so a
+// session's later exchanges skip the signature check.
 func (i *Issuer) validateOwn(_ context.Context, token, _ string) (*Subject, error) {
+	key := sha256.Sum256([]byte(token))
+	if v, ok := i.validated.Load(key); ok {
+		s := v.(*Subject)
+		if i.Now().Before(s.Expiry) {
+			return s, nil
+		}
+		i.validated.Delete(key)
+	}
+	s, err := i.verifyOwn(token)
+	if err != nil {
+		return nil, err
+	}
+	if i.validatedN.Add(1) > maxValidated {
+		i.validated.Clear()
+		i.validatedN.Store(1)
+	}
+	i.validated.Store(key, s)
+	return s, nil
+}
+
+func (i *Issuer) verifyOwn(token string) (*Subject, error) {
 	h, c, err := jwtx.Verify([]byte(token), i.Ring.Keys())
 	if err != nil {
 		return nil, err
