@@ -586,3 +586,26 @@ func WithoutCallBinding() TokenVerifierOption {
 		return nil
 	}
 }
+
+// WithAcceptedTokenTypes replaces the accepted JWS "typ" values of per-call
+// tokens (default only "at+jwt", RFC 9068). Some STSs mark access tokens
+// "JWT"; accepting that also accepts their other JWTs if audience and scope
+// match, so pair it with an audience that only per-call tokens carry.
+func WithAcceptedTokenTypes(types ...string) TokenVerifierOption {
+	return func(v *TokenVerifier) error {
+		if len(types) == 0 {
+			return errors.New("mcpguard: WithAcceptedTokenTypes: no type")
+		}
+		v.types = types
+		return nil
+	}
+}
+
+// WithAudienceParameter also sends the resource URI as the RFC 8693
+// "audience" parameter, for STSs that take the target there.
+func WithAudienceParameter() RemoteExchangerOption {
+	return func(r *RemoteExchanger) error {
+		r.sendAudience = true
+		return nil
+	}
+}

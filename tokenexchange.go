@@ -236,6 +236,7 @@ type TokenVerifier struct {
 	clock            func() time.Time
 	replay           *replay.Cache
 	unbound          bool
+	types            []string
 
 	cache atomic.Pointer[keyCache]
 }
@@ -252,7 +253,7 @@ func NewTokenVerifier(issuer, audience string, keys JWKSource, opts ...TokenVeri
 		return nil, errors.New("mcpguard: NewTokenVerifier: issuer, audience and keys are required")
 	}
 	v := &TokenVerifier{issuer: issuer, audience: audience, keys: keys, skew: 30 * time.Second,
-		clock: time.Now, replay: replay.New(1 << 20)}
+		clock: time.Now, replay: replay.New(1 << 20), types: []string{jwtx.TypeAccessToken}}
 	for _, o := range opts {
 		if err := o(v); err != nil {
 			return nil, err
@@ -301,7 +302,9 @@ func (v *TokenVerifier) Verify(ctx context.Context, token string) (*TokenClaims,
 	if err != nil {
 		return nil, errorf(CodeUnauthenticated, "token", err, "per-call token rejected")
 	}
-	if !strings.EqualFold(h.Typ, jwtx.TypeAccessToken) && !strings.EqualFold(h.Typ, "application/"+jwtx.TypeAccessToken) {
+	if !slices.ContainsFunc(v.types, func(t string) bool {
+		return strings.EqualFold(h.Typ, t) || strings.EqualFold(h.Typ, "application/"+t)
+	}) {
 		return nil, errorf(CodeUnauthenticated, "token", nil, "token type %q is not a per-call access token (at+jwt)", h.Typ)
 	}
 	now := v.clock()
@@ -503,10 +506,11 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) { i.eng.Serve
 // "mcp_tool_call" (STSs that cannot bind need [WithoutCallBinding] on the
 // server). Only 5xx answers and network errors are retried.
 type RemoteExchanger struct {
-	c         sts.Client
-	tokenType string
-	timeout   time.Duration
-	now       func() time.Time
+	c            sts.Client
+	tokenType    string
+	sendAudience bool
+	timeout      time.Duration
+	now          func() time.Time
 }
 
 // NewRemoteExchanger returns a client of the token endpoint at tokenURL.
@@ -528,9 +532,13 @@ func NewRemoteExchanger(tokenURL string, opts ...RemoteExchangerOption) (*Remote
 func (r *RemoteExchanger) Exchange(ctx context.Context, req *ExchangeRequest) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	sr := &sts.Request{SubjectToken: req.SubjectToken, SubjectTokenType: r.tokenType, Scope: req.Scopes}
+	sr := &sts.Request{SubjectToken: req.SubjectToken, SubjectTokenType: r.tokenType, Scope: req.Scopes,
+		RequestedTokenType: sts.TokenTypeAccessToken}
 	if req.Audience != "" {
 		sr.Resource = []string{req.Audience}
+		if r.sendAudience {
+			sr.Audience = []string{req.Audience}
+		}
 	}
 	if req.Tool != "" {
 		sr.AuthorizationDetails = issuer.AuthorizationDetails(req.Tool, req.ArgsHash, req.RequestID)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,7 +277,13 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		sts.WriteError(w, sts.Errorf("invalid_request", "unsupported subject_token_type"))
 		return
 	}
+	if req.RequestedTokenType != "" && req.RequestedTokenType != sts.TokenTypeAccessToken {
+		sts.WriteError(w, sts.Errorf("invalid_request", "only access tokens are issued"))
+		return
+	}
 	targets := append(append([]string(nil), req.Resource...), req.Audience...)
+	slices.Sort(targets)
+	targets = slices.Compact(targets) // the same URI as resource and audience is one target
 	if len(targets) != 1 {
 		sts.WriteError(w, sts.Errorf("invalid_target", "exactly one resource or audience is required"))
 		return
