@@ -78,10 +78,14 @@ var errUnused = errors.New("not used in this test")
 func (s *storage) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
 	return nil, errUnused
 }
-func (s *storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error)   { return nil, errUnused }
-func (s *storage) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) { return nil, errUnused }
-func (s *storage) SaveAuthCode(context.Context, string, string) error                { return errUnused }
-func (s *storage) DeleteAuthRequest(context.Context, string) error                   { return errUnused }
+func (s *storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
+	return nil, errUnused
+}
+func (s *storage) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
+	return nil, errUnused
+}
+func (s *storage) SaveAuthCode(context.Context, string, string) error { return errUnused }
+func (s *storage) DeleteAuthRequest(context.Context, string) error    { return errUnused }
 func (s *storage) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
 	s.exchanges.Add(1)
 	return "zt-" + time.Now().Format("150405.000000000"), time.Now().Add(time.Minute), nil
@@ -148,7 +152,9 @@ func (s *storage) ValidateTokenExchangeRequest(_ context.Context, r op.TokenExch
 	}
 	return nil
 }
-func (s *storage) CreateTokenExchangeRequest(context.Context, op.TokenExchangeRequest) error { return nil }
+func (s *storage) CreateTokenExchangeRequest(context.Context, op.TokenExchangeRequest) error {
+	return nil
+}
 func (s *storage) GetPrivateClaimsFromTokenExchangeRequest(_ context.Context, r op.TokenExchangeRequest) (map[string]any, error) {
 	return map[string]any{"scope": strings.Join(r.GetScopes(), " "), "tenant": "acme"}, nil
 }
