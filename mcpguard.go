@@ -119,6 +119,7 @@ type Guard struct {
 	cfg config
 
 	sessions      *sessionbind.Table // transport session → client certificate pin
+	guardSessions *sessionbind.Table // (pin, user session) pairs already linked in the audit log
 	verified      sync.Map           // sha256(leaf) → *Peer, chains verified
 	verifiedCount atomic.Int64
 }
@@ -138,7 +139,8 @@ func New(opts ...Option) (*Guard, error) {
 	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
-	return &Guard{cfg: cfg, sessions: sessionbind.New(maxBoundSessions, boundSessionIdle)}, nil
+	return &Guard{cfg: cfg, sessions: sessionbind.New(maxBoundSessions, boundSessionIdle),
+		guardSessions: sessionbind.New(maxBoundSessions, boundSessionIdle)}, nil
 }
 
 // Bounds of the session binding table (see [Guard.HTTPHandler]).

@@ -396,7 +396,25 @@ func (g *Guard) checkToken(ctx context.Context, call *Call, header, meta string)
 		}
 		return errorf(code, "token", err, "token id cannot be used")
 	}
-	return nil
+	return g.linkGuardSession(ctx, call)
+}
+
+// linkGuardSession records, once per certificate and user session, that the
+// session's calls arrive over a connection with that client certificate:
+// the connection → session link of stateless MCP, which has no transport
+// session id.
+func (g *Guard) linkGuardSession(ctx context.Context, call *Call) error {
+	if call.Peer == nil || call.Session == "" {
+		return nil
+	}
+	isNew, err := g.guardSessions.Bind(call.Peer.Pin+"\x00"+call.Session, call.Peer.Pin, g.now())
+	if !isNew && err == nil {
+		return nil
+	}
+	rec := g.record(KindConnection, call)
+	rec.Outcome, rec.Tool, rec.ArgsHash, rec.TokenID = "session", "", "", ""
+	rec.Conn = g.connInfo(SideServer, "", nil, call.Peer)
+	return g.audit(ctx, rec)
 }
 
 // Issuer is the embedded security token service: the in-process default

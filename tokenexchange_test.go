@@ -2,7 +2,10 @@ package mcpguard_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -16,6 +19,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
@@ -111,9 +117,22 @@ func TestTokenExchangeOverMTLSBindsTheClientCertificate(t *testing.T) {
 	cs, err := connectMTLS(ts.ctx, url, ts.client, "")
 	require.NoError(t, err)
 	defer cs.Close()
-	_, err = callEcho(ts.ctx, cs, "bound")
-	require.NoError(t, err)
+	for range 2 {
+		_, err = callEcho(ts.ctx, cs, "bound")
+		require.NoError(t, err)
+	}
 	require.Equal(t, "alice", seen.Load().User)
+	// The user session is linked to the client certificate once.
+	var links []mcpguard.Record
+	for _, r := range ts.server.AuditLog().Query(mcpguard.AuditQuery{Kind: mcpguard.KindConnection}) {
+		if r.Outcome == "session" {
+			links = append(links, r)
+		}
+	}
+	require.Len(t, links, 1)
+	require.Equal(t, "sess-9", links[0].Session)
+	require.Equal(t, "alice", links[0].User)
+	require.Equal(t, mcpguard.SPKIPin(d.Client.Cert), links[0].Conn.ClientPin)
 
 	// A token bound to another client certificate is refused, even over a
 	// valid connection.
@@ -128,7 +147,7 @@ func TestTokenExchangeOverMTLSBindsTheClientCertificate(t *testing.T) {
 	_, err = rcs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"},
 		Meta: mcp.Meta{mcpguard.MetaTokenKey: tok.Value}})
 	require.ErrorContains(t, err, "mcpguard: tampered: token is not bound to the presented client certificate")
-	require.EqualValues(t, 1, ts.executed.Load())
+	require.EqualValues(t, 2, ts.executed.Load())
 }
 
 func jwtThumb(c *x509.Certificate) string {
@@ -476,4 +495,38 @@ func TestTokenOptionsAreValidated(t *testing.T) {
 	require.Error(t, err)
 	_, err = mcpguard.NewTokenVerifier("", testAudience, iss)
 	require.Error(t, err)
+}
+
+func TestRemoteExchangerPrivateKeyJWT(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	var tokenURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		require.Equal(t, "agent-host", r.PostForm.Get("client_id"))
+		require.Equal(t, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", r.PostForm.Get("client_assertion_type"))
+		tok, err := jwt.Parse([]byte(r.PostForm.Get("client_assertion")), jwt.WithKey(jwa.ES256, &key.PublicKey),
+			jwt.WithValidate(true), jwt.WithAudience(tokenURL), jwt.WithIssuer("agent-host"), jwt.WithSubject("agent-host"))
+		if err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		require.NotEmpty(t, tok.JwtID())
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"t","token_type":"Bearer","issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}`))
+	}))
+	defer srv.Close()
+	tokenURL = srv.URL + "/token"
+	ex, err := mcpguard.NewRemoteExchanger(tokenURL, mcpguard.WithPrivateKeyJWT("agent-host", key, "k1"))
+	require.NoError(t, err)
+	tok, err := ex.Exchange(context.Background(), exchangeFor("s", "echo", `{}`, ""))
+	require.NoError(t, err)
+	require.Equal(t, "t", tok.Value)
+
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	bad, err := mcpguard.NewRemoteExchanger(tokenURL, mcpguard.WithPrivateKeyJWT("agent-host", other, "k1"))
+	require.NoError(t, err)
+	_, err = bad.Exchange(context.Background(), exchangeFor("s", "echo", `{}`, ""))
+	require.ErrorContains(t, err, "invalid_client")
 }
