@@ -1,15 +1,23 @@
 package mcpguard
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/auditfile"
+	"github.com/mcpguard/mcpguard/internal/auditlog"
+	"github.com/mcpguard/mcpguard/internal/checkpoint"
+	"github.com/mcpguard/mcpguard/internal/merkle"
 )
 
 // RecordKind says what an audit [Record] describes.
@@ -104,18 +112,27 @@ type AuditSinkFunc func(ctx context.Context, r *Record) error
 // Write calls f.
 func (f AuditSinkFunc) Write(ctx context.Context, r *Record) error { return f(ctx, r) }
 
-// AuditLog is an append-only, hash-chained log of audit records. It keeps the
-// records in memory for [AuditLog.Query] and forwards each to an optional
-// [AuditSink]. It is safe for concurrent use; appends are totally ordered.
+// AuditLog is an append-only, hash-chained log of audit records, and an
+// RFC 6962 Merkle tree over them with optional signed checkpoints. Each
+// record's hash is the Merkle leaf hash of its encoding; each record carries
+// its predecessor's hash. A log from [NewAuditLog] lives in memory; one from
+// [OpenAuditLog] is also written to a file with group commit, and Append
+// returns only once the record is on disk. It is safe for concurrent use;
+// appends are totally ordered.
 type AuditLog struct {
-	sink AuditSink
+	sink   AuditSink
+	signer *CheckpointSigner
+	retain int
+	every  int
+	store  auditlog.Store
 
 	mu      sync.Mutex
-	records []Record
-	last    string // hash of the newest record
+	records []Record // the retained window, oldest first
+	last    string   // hash of the newest record
+	closed  bool
 }
 
-// AuditLogOption configures [NewAuditLog].
+// AuditLogOption configures [NewAuditLog] and [OpenAuditLog].
 type AuditLogOption func(*AuditLog)
 
 // WithAuditSink forwards every record to s as it is appended.
@@ -123,40 +140,168 @@ func WithAuditSink(s AuditSink) AuditLogOption {
 	return func(l *AuditLog) { l.sink = s }
 }
 
+// WithCheckpointSigner signs a checkpoint (tree size and root) every
+// [WithCheckpointEvery] records and when the log is closed.
+func WithCheckpointSigner(s *CheckpointSigner) AuditLogOption {
+	return func(l *AuditLog) { l.signer = s }
+}
+
+// WithCheckpointEvery sets how many records pass between automatic
+// checkpoints (default 1000; 0 turns automatic checkpoints off).
+func WithCheckpointEvery(n int) AuditLogOption {
+	return func(l *AuditLog) { l.every = max(n, 0) }
+}
+
+// WithRetainedRecords bounds how many recent records the log keeps in
+// memory for Query and Trace (default: all for in-memory logs, 100,000 for
+// file logs, whose full history stays in the file).
+func WithRetainedRecords(n int) AuditLogOption {
+	return func(l *AuditLog) { l.retain = max(n, 1) }
+}
+
+// WithCommitTimeout bounds how long Append waits for the disk (default 5 s).
+// Past it the append fails and the guard refuses the call; the record may
+// still reach the file, never half-written.
+func WithCommitTimeout(d time.Duration) AuditLogOption {
+	return func(l *AuditLog) {
+		if d > 0 {
+			l.store.Timeout = d
+		}
+	}
+}
+
 // NewAuditLog returns an empty in-memory log.
 func NewAuditLog(opts ...AuditLogOption) *AuditLog {
-	l := &AuditLog{}
+	l := &AuditLog{every: 1000, store: auditlog.Store{Timeout: 5 * time.Second}}
 	for _, o := range opts {
 		o(l)
+	}
+	l.store.Every = uint64(l.every)
+	if l.signer != nil {
+		l.store.Signer, l.store.Origin = l.signer.signer, l.signer.origin
 	}
 	return l
 }
 
+// maxAuditBacklog bounds the bytes waiting for the disk; past it, appends
+// fail fast rather than queue without bound.
+const maxAuditBacklog = 64 << 20
+
+// OpenAuditLog opens (or creates) the log file at path and appends to it.
+// The existing file is verified first: a torn last record from a crash is
+// cut off, anything else wrong (an edited, missing or reordered record, a
+// checkpoint that does not match) makes OpenAuditLog fail rather than extend
+// a broken log.
+func OpenAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
+	l := NewAuditLog(append([]AuditLogOption{WithRetainedRecords(100_000)}, opts...)...)
+	var size int64
+	if _, err := os.Stat(path); err == nil {
+		var verifier *checkpoint.Verifier
+		if l.signer != nil {
+			verifier = l.signer.verifier
+		}
+		rep, err := auditfile.Verify(path, verifier, true)
+		if err != nil {
+			return nil, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
+		}
+		if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
+			return nil, &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
+		}
+		if size, _, err = auditfile.Scan(path, func(line []byte) error { return l.restore(line) }); err != nil {
+			return nil, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	w, err := auditfile.Open(path, size, maxAuditBacklog)
+	if err != nil {
+		return nil, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
+	}
+	l.store.File = w
+	return l, nil
+}
+
+// restore loads one verified line of an existing file into memory.
+func (l *AuditLog) restore(line []byte) error {
+	if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
+		note, err := auditfile.ParseCheckpointLine(line)
+		if err != nil {
+			return err
+		}
+		cp, err := parseSignedCheckpoint(note, nil)
+		if err != nil {
+			return err
+		}
+		l.store.RestoreCheckpoint(auditlog.Signed{Checkpoint: checkpoint.Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Root}, Note: note})
+		return nil
+	}
+	var r Record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return err
+	}
+	f, err := auditfile.ParseRecordLine(line)
+	if err != nil {
+		return err
+	}
+	l.keep(r)
+	l.store.Restore(f.Leaf)
+	return nil
+}
+
+// keep adds a sealed record to the retained window.
+func (l *AuditLog) keep(r Record) {
+	l.records = append(l.records, r)
+	if l.retain > 0 && len(l.records) > l.retain {
+		// Drop the oldest half of the overflow at once, so trimming is
+		// amortized O(1).
+		drop := len(l.records) - l.retain + l.retain/2
+		l.records = slices.Delete(l.records, 0, drop)
+	}
+	l.last = r.Hash
+}
+
 // ErrAuditSink is wrapped by errors from [AuditLog.Append] when the sink
-// failed to take the record.
+// or the file failed to take the record.
 var ErrAuditSink = errors.New("mcpguard: audit sink failed")
 
-// Append numbers, chains and hashes r, hands it to the sink, and stores it.
-// The returned record is the sealed copy. If the sink fails, the record is
-// not stored and the error wraps [ErrAuditSink].
+// Append numbers, chains and hashes r, hands it to the sink, writes it to
+// the file (waiting until it is durable) and keeps it. The returned record is
+// the sealed copy. Any failure wraps [ErrAuditSink]; the guard then refuses
+// the call.
 func (l *AuditLog) Append(ctx context.Context, r Record) (Record, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	r.Seq = uint64(len(l.records))
-	r.Prev = l.last
-	r.Hash = ""
-	h, err := recordHash(&r)
+	if l.closed {
+		l.mu.Unlock()
+		return Record{}, fmt.Errorf("%w: log is closed", ErrAuditSink)
+	}
+	r.Seq, r.Prev, r.Hash = l.store.Size(), l.last, ""
+	encoded, err := json.Marshal(&r)
 	if err != nil {
+		l.mu.Unlock()
 		return Record{}, fmt.Errorf("mcpguard: audit: encoding record: %w", err)
 	}
-	r.Hash = h
+	line, leaf, err := auditfile.SealLine(encoded)
+	if err != nil {
+		l.mu.Unlock()
+		return Record{}, err
+	}
+	r.Hash = hex.EncodeToString(leaf[:])
 	if l.sink != nil {
 		if err := l.sink.Write(ctx, &r); err != nil {
+			l.mu.Unlock()
 			return Record{}, fmt.Errorf("%w: %w", ErrAuditSink, err)
 		}
 	}
-	l.records = append(l.records, r)
-	l.last = h
+	ticket, err := l.store.Add(line, leaf)
+	if err != nil {
+		l.mu.Unlock()
+		return Record{}, fmt.Errorf("%w: %w", ErrAuditSink, err)
+	}
+	l.keep(r)
+	l.mu.Unlock()
+	if err := l.store.Wait(ticket); err != nil {
+		return Record{}, fmt.Errorf("%w: %w", ErrAuditSink, err)
+	}
 	return r, nil
 }
 
@@ -170,24 +315,103 @@ func recordHash(r *Record) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	h.Write([]byte{0})
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	leaf := merkle.LeafHash(b)
+	return hex.EncodeToString(leaf[:]), nil
 }
 
-// Len returns the number of records.
+// Len returns the number of records ever appended.
 func (l *AuditLog) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.records)
+	return int(l.store.Size())
 }
 
-// Records returns a copy of all records in order.
+// Records returns a copy of the retained records in order.
 func (l *AuditLog) Records() []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.records)
+}
+
+// Query returns the retained records that match q, in log order.
+func (l *AuditLog) Query(q AuditQuery) []Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return queryRecords(l.records, q)
+}
+
+func queryRecords(records []Record, q AuditQuery) []Record {
+	var out []Record
+	for i := range records {
+		if q.match(&records[i]) {
+			out = append(out, records[i])
+		}
+	}
+	return out
+}
+
+// Trace returns the chain of one call: the records carrying its request id
+// (decision, exchange, execution, inspection, on both sides when both guards
+// write here) preceded by the connection records of its session (the link
+// from client certificate to user session). See [TraceRecords].
+func (l *AuditLog) Trace(requestID string) []Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return TraceRecords(l.records, requestID)
+}
+
+// TraceRecords is [AuditLog.Trace] over a slice of records, e.g. from
+// [ReadAuditFile].
+func TraceRecords(records []Record, requestID string) []Record {
+	if requestID == "" {
+		return nil
+	}
+	call := queryRecords(records, AuditQuery{RequestID: requestID})
+	sessions := map[string]bool{}
+	for _, r := range call {
+		if r.Session != "" {
+			sessions[r.Session] = true
+		}
+		if r.TransportSession != "" {
+			sessions["transport:"+r.TransportSession] = true
+		}
+	}
+	var out []Record
+	for i := range records {
+		r := &records[i]
+		if r.Kind == KindConnection && (sessions[r.Session] && r.Session != "" ||
+			sessions["transport:"+r.TransportSession] && r.TransportSession != "") {
+			out = append(out, *r)
+		}
+	}
+	return append(out, call...)
+}
+
+// Verify checks the retained chain (see [VerifyRecords]) and that it ends at
+// the tree's latest leaf.
+func (l *AuditLog) Verify() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if uint64(len(l.records)) == l.store.Size() {
+		return VerifyRecords(l.records)
+	}
+	return l.verifyWindow()
+}
+
+// verifyWindow checks a retained window that starts after record 0.
+func (l *AuditLog) verifyWindow() error {
+	for i := range l.records {
+		r := &l.records[i]
+		leaf := l.store.Leaf(r.Seq)
+		h, err := recordHash(r)
+		if err != nil || h != r.Hash || h != hex.EncodeToString(leaf[:]) {
+			return &ChainError{Index: int(r.Seq), Reason: "record hash mismatch"}
+		}
+		if i > 0 && r.Prev != l.records[i-1].Hash {
+			return &ChainError{Index: int(r.Seq), Reason: "previous-hash link broken"}
+		}
+	}
+	return nil
 }
 
 // AuditQuery selects records. Empty fields match everything.
@@ -205,28 +429,6 @@ func (q *AuditQuery) match(r *Record) bool {
 		(q.Kind == "" || q.Kind == r.Kind) &&
 		(q.Since.IsZero() || !r.Time.Before(q.Since)) &&
 		(q.Until.IsZero() || r.Time.Before(q.Until))
-}
-
-// Query returns the records that match q, in log order.
-func (l *AuditLog) Query(q AuditQuery) []Record {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []Record
-	for i := range l.records {
-		if q.match(&l.records[i]) {
-			out = append(out, l.records[i])
-		}
-	}
-	return out
-}
-
-// Trace returns every record of one call, on both sides when both guards
-// write to this log, in log order.
-func (l *AuditLog) Trace(requestID string) []Record {
-	if requestID == "" {
-		return nil
-	}
-	return l.Query(AuditQuery{RequestID: requestID})
 }
 
 // VerifyRecords checks that records form an unbroken chain starting at
@@ -253,9 +455,6 @@ func VerifyRecords(records []Record) error {
 	}
 	return nil
 }
-
-// Verify checks the whole in-memory chain (see [VerifyRecords]).
-func (l *AuditLog) Verify() error { return VerifyRecords(l.Records()) }
 
 // ChainError reports where a hash chain is broken.
 type ChainError struct {
@@ -315,4 +514,241 @@ func (g *Guard) refuse(ctx context.Context, call *Call, err error) error {
 		err = aerr
 	}
 	return withRequestID(err, call.RequestID)
+}
+
+// CheckpointSigner signs checkpoints of a log with an Ed25519 key, in the
+// signed-note format of golang.org/x/mod/sumdb/note (the format transparency
+// logs use). The origin names the log.
+type CheckpointSigner struct {
+	origin   string
+	signer   *checkpoint.Signer
+	verifier *checkpoint.Verifier
+}
+
+// NewCheckpointSigner returns a signer for the log named origin (no spaces
+// or '+').
+func NewCheckpointSigner(origin string, key ed25519.PrivateKey) (*CheckpointSigner, error) {
+	s, err := checkpoint.NewSigner(origin, key)
+	if err != nil {
+		return nil, fmt.Errorf("mcpguard: NewCheckpointSigner: %w", err)
+	}
+	v, err := checkpoint.ParseVerifierKey(s.VerifierKey())
+	if err != nil {
+		return nil, err
+	}
+	return &CheckpointSigner{origin: origin, signer: s, verifier: v}, nil
+}
+
+// VerifierKey is the public key reviewers use to check checkpoints, in
+// note form ("origin+hash+base64key"); give it to auditctl verify --key.
+func (s *CheckpointSigner) VerifierKey() string { return s.signer.VerifierKey() }
+
+// SignedCheckpoint is a signed tree head: the log had Size records and the
+// Merkle root Root when it was signed.
+type SignedCheckpoint struct {
+	Origin string
+	Size   uint64
+	Root   [32]byte
+	// Note is the signed note as published.
+	Note string
+}
+
+// OpenCheckpoint verifies a published checkpoint note against a verifier
+// key and returns it.
+func OpenCheckpoint(note, verifierKey string) (*SignedCheckpoint, error) {
+	v, err := checkpoint.ParseVerifierKey(verifierKey)
+	if err != nil {
+		return nil, err
+	}
+	return parseSignedCheckpoint(note, v)
+}
+
+func parseSignedCheckpoint(note string, v *checkpoint.Verifier) (*SignedCheckpoint, error) {
+	text := note
+	if v != nil {
+		var err error
+		if text, err = v.Open(note); err != nil {
+			return nil, err
+		}
+	} else if i := strings.LastIndex(note, "\n\n"); i >= 0 {
+		text = note[:i+1]
+	}
+	cp, err := checkpoint.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	return &SignedCheckpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Root, Note: note}, nil
+}
+
+// Checkpoint signs the current tree head, writes it to the file (if any)
+// and returns it.
+func (l *AuditLog) Checkpoint() (*SignedCheckpoint, error) {
+	l.mu.Lock()
+	if l.signer == nil {
+		l.mu.Unlock()
+		return nil, errors.New("mcpguard: audit log has no checkpoint signer")
+	}
+	ticket, err := l.store.Checkpoint()
+	cps := l.store.Checkpoints()
+	cp := signedFrom(cps[len(cps)-1])
+	l.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAuditSink, err)
+	}
+	if err := l.store.Wait(ticket); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAuditSink, err)
+	}
+	return &cp, nil
+}
+
+func signedFrom(s auditlog.Signed) SignedCheckpoint {
+	return SignedCheckpoint{Origin: s.Origin, Size: s.Size, Root: s.Root, Note: s.Note}
+}
+
+// Checkpoints returns the checkpoints signed so far, oldest first.
+func (l *AuditLog) Checkpoints() []SignedCheckpoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []SignedCheckpoint
+	for _, c := range l.store.Checkpoints() {
+		out = append(out, signedFrom(c))
+	}
+	return out
+}
+
+// Root returns the Merkle root over the first size records.
+func (l *AuditLog) Root(size uint64) ([32]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.store.Root(size)
+}
+
+// InclusionProof proves that record index is in the tree of the first size
+// records (RFC 9162 §2.1.3). Check it with [VerifyInclusion].
+func (l *AuditLog) InclusionProof(index, size uint64) ([][32]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.store.InclusionProof(index, size)
+}
+
+// ConsistencyProof proves that the tree of the first second records extends
+// the tree of the first first records (RFC 9162 §2.1.4). Check it with
+// [VerifyConsistency].
+func (l *AuditLog) ConsistencyProof(first, second uint64) ([][32]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.store.ConsistencyProof(first, second)
+}
+
+// VerifyInclusion checks an inclusion proof of the record with hash
+// recordHash (hex, as in [Record.Hash]) at index in a tree of size with root.
+func VerifyInclusion(index, size uint64, recordHash string, proof [][32]byte, root [32]byte) error {
+	var leaf merkle.Hash
+	if b, err := hex.DecodeString(recordHash); err != nil || len(b) != 32 {
+		return errors.New("mcpguard: record hash is not 32 bytes of hex")
+	} else {
+		copy(leaf[:], b)
+	}
+	return merkle.VerifyInclusion(index, size, leaf, proof, root)
+}
+
+// VerifyConsistency checks that the tree (second, root2) extends the tree
+// (first, root1).
+func VerifyConsistency(first, second uint64, root1, root2 [32]byte, proof [][32]byte) error {
+	return merkle.VerifyConsistency(first, second, root1, root2, proof)
+}
+
+// Close signs a final checkpoint (when a signer is set), flushes and closes
+// the file. Later appends fail.
+func (l *AuditLog) Close() error {
+	var err error
+	if l.signer != nil && l.Len() > 0 {
+		_, err = l.Checkpoint()
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	if l.store.File != nil {
+		if cerr := l.store.File.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// AuditFileReport is the outcome of [VerifyAuditFile].
+type AuditFileReport struct {
+	Records     uint64
+	Checkpoints int
+	Root        [32]byte
+	// Latest is the last checkpoint in the file, if any.
+	Latest *SignedCheckpoint
+	// Problem, when not nil, is the first thing wrong: everything from
+	// Problem.Index on cannot be trusted.
+	Problem *ChainError
+}
+
+// VerifyAuditFile checks a log file: every record's hash, sequence number
+// and link to its predecessor, every checkpoint's tree head and (with a
+// verifier key) signature, and (with a published checkpoint) that the file
+// still contains the tree that checkpoint signed — so truncation and
+// rewriting after publication are caught too.
+func VerifyAuditFile(path, verifierKey string, published *SignedCheckpoint) (*AuditFileReport, error) {
+	var v *checkpoint.Verifier
+	if verifierKey != "" {
+		var err error
+		if v, err = checkpoint.ParseVerifierKey(verifierKey); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := auditfile.Verify(path, v, published != nil)
+	if err != nil {
+		return nil, err
+	}
+	out := &AuditFileReport{Records: rep.Records, Checkpoints: rep.Checkpoints, Root: rep.Root}
+	if rep.Latest != nil {
+		out.Latest = &SignedCheckpoint{Origin: rep.Latest.Origin, Size: rep.Latest.Size, Root: rep.Latest.Root, Note: rep.LatestNote}
+	}
+	if rep.Problem != nil {
+		out.Problem = &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
+		return out, nil
+	}
+	if published != nil {
+		switch {
+		case published.Size > rep.Records:
+			out.Problem = &ChainError{Index: int(rep.Records),
+				Reason: fmt.Sprintf("log has %d records but a published checkpoint covers %d: truncated", rep.Records, published.Size)}
+		case merkle.Root(rep.Leaves[:published.Size]) != published.Root:
+			out.Problem = &ChainError{Index: 0, Reason: "log does not contain the tree of the published checkpoint: rewritten"}
+		}
+	}
+	return out, nil
+}
+
+// ReadAuditFile reads the records and checkpoints of a log file, without
+// verifying them (see [VerifyAuditFile]). A torn last record is skipped.
+func ReadAuditFile(path string) ([]Record, []SignedCheckpoint, error) {
+	var recs []Record
+	var cps []SignedCheckpoint
+	_, _, err := auditfile.Scan(path, func(line []byte) error {
+		if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
+			note, err := auditfile.ParseCheckpointLine(line)
+			if err != nil {
+				return err
+			}
+			cp, err := parseSignedCheckpoint(note, nil)
+			if err != nil {
+				return err
+			}
+			cps = append(cps, *cp)
+			return nil
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("record %d: %w", len(recs), err)
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	return recs, cps, err
 }
