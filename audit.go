@@ -194,23 +194,8 @@ const maxAuditBacklog = 64 << 20
 // a broken log.
 func OpenAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
 	l := NewAuditLog(append([]AuditLogOption{WithRetainedRecords(100_000)}, opts...)...)
-	var size int64
-	if _, err := os.Stat(path); err == nil {
-		var verifier *checkpoint.Verifier
-		if l.signer != nil {
-			verifier = l.signer.verifier
-		}
-		rep, err := auditfile.Verify(path, verifier, true)
-		if err != nil {
-			return nil, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
-		}
-		if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
-			return nil, &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
-		}
-		if size, _, err = auditfile.Scan(path, func(line []byte) error { return l.restore(line) }); err != nil {
-			return nil, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	size, err := l.load(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	w, err := auditfile.Open(path, size, maxAuditBacklog)
@@ -219,6 +204,43 @@ func OpenAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
 	}
 	l.store.File = w
 	return l, nil
+}
+
+// LoadAuditLog reads and verifies the log file at path into a read-only log
+// (Append fails), for reviewers: queries, traces and proofs over the file.
+// With [WithCheckpointSigner] the checkpoints' signatures are verified too.
+// A broken file is an error naming the first bad record.
+func LoadAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
+	l := NewAuditLog(opts...)
+	if _, err := l.load(path); err != nil {
+		return nil, err
+	}
+	l.closed = true
+	return l, nil
+}
+
+// load verifies the file at path and loads it, returning the length of its
+// complete part.
+func (l *AuditLog) load(path string) (int64, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, err
+	}
+	var verifier *checkpoint.Verifier
+	if l.signer != nil {
+		verifier = l.signer.verifier
+	}
+	rep, err := auditfile.Verify(path, verifier, false)
+	if err != nil {
+		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
+	}
+	if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
+		return 0, &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
+	}
+	size, _, err := auditfile.Scan(path, func(line []byte) error { return l.restore(line) })
+	if err != nil {
+		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
+	}
+	return size, nil
 }
 
 // restore loads one verified line of an existing file into memory.
