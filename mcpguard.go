@@ -139,8 +139,12 @@ func New(opts ...Option) (*Guard, error) {
 	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
-	return &Guard{cfg: cfg, sessions: sessionbind.New(maxBoundSessions, boundSessionIdle),
-		guardSessions: sessionbind.New(maxBoundSessions, boundSessionIdle)}, nil
+	g := &Guard{cfg: cfg, sessions: sessionbind.New(maxBoundSessions, boundSessionIdle),
+		guardSessions: sessionbind.New(maxBoundSessions, boundSessionIdle)}
+	if cfg.catalogSet != nil {
+		g.cfg.catalog = &catalogGuard{g: g, c: cfg.catalogSet, failLists: cfg.catalogFail, accepted: cfg.acceptedChanges}
+	}
+	return g, nil
 }
 
 // Bounds of the session binding table (see [Guard.HTTPHandler]).
@@ -519,7 +523,7 @@ func (g *Guard) serverHandle(ctx context.Context, next mcp.MethodHandler, method
 		call.Peer = peer
 	}
 	if method == methodListTools {
-		return next(ctx, method, req)
+		return g.serverListTools(ctx, next, call, req)
 	}
 	var meta mcp.Meta
 	var err error

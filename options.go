@@ -9,14 +9,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/argrules"
 	"github.com/mcpguard/mcpguard/internal/certreload"
 	"github.com/mcpguard/mcpguard/internal/jwtx"
 	"github.com/mcpguard/mcpguard/internal/keyring"
 	"github.com/mcpguard/mcpguard/internal/replay"
 	"github.com/mcpguard/mcpguard/internal/sts"
+	"github.com/mcpguard/mcpguard/internal/toolcat"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -41,7 +45,12 @@ type config struct {
 	transport  transportConfig
 
 	// Stages that later controls fill in; nil means the control is off.
-	catalog  catalogStage
+	catalog         catalogStage
+	catalogSet      *Catalog
+	catalogFail     bool
+	acceptedChanges map[string]bool
+	argRules        map[string]*argrules.Set
+
 	exchange *exchangeStage // client side; nil: no token exchange
 	verifier *TokenVerifier // server side; nil: no token check
 	// tokenHeaderOnly keeps the per-call token out of _meta, for hosts whose
@@ -67,16 +76,25 @@ func defaultConfig() config {
 // finish fills what depends on other options and validates the result.
 func (c *config) finish() error {
 	if c.audit == nil {
-		c.audit = NewAuditLog()
+		// The default log keeps the newest records for queries; the chain
+		// and the Merkle tree still cover everything.
+		c.audit = NewAuditLog(WithRetainedRecords(defaultRetained))
 	}
 	if c.exchange != nil && c.exchange.ex == nil {
 		return optionError("WithTokenExchange", "WithTokenTTL, WithTokenExchangeTimeout and WithAgentID need WithTokenExchange")
+	}
+	if c.catalogSet == nil && (c.catalogFail || c.acceptedChanges != nil) {
+		return optionError("WithCatalog", "WithUnknownToolsFailList and WithAcceptedToolChanges need WithCatalog")
 	}
 	if err := c.transport.finish(); err != nil {
 		return err
 	}
 	return c.inspect.finish()
 }
+
+// defaultRetained is how many records the guard's default in-memory log
+// keeps for queries.
+const defaultRetained = 10_000
 
 func optionError(option, format string, args ...any) error {
 	return fmt.Errorf("mcpguard: %s: %s", option, fmt.Sprintf(format, args...))
@@ -608,4 +626,122 @@ func WithAudienceParameter() RemoteExchangerOption {
 		r.sendAudience = true
 		return nil
 	}
+}
+
+// WithCatalog checks tools against the known-good catalog c: on the client,
+// every tools/list page (unknown, shadowing, changed and poisoned tools are
+// removed and audited) and every tools/call (tools not pinned for the server
+// and tools whose offered definition was refused are refused; arguments must
+// match the pinned input schema); on the server, every tools/call.
+func WithCatalog(c *Catalog) Option {
+	return optionFunc(func(cfg *config) error {
+		if c == nil {
+			return optionError("WithCatalog", "catalog is nil")
+		}
+		cfg.catalogSet = c
+		return nil
+	})
+}
+
+// WithUnknownToolsFailList makes a tools/list with any unknown, shadowing
+// or changed tool fail as a whole instead of losing those tools.
+func WithUnknownToolsFailList() Option {
+	return optionFunc(func(cfg *config) error {
+		cfg.catalogFail = true
+		return nil
+	})
+}
+
+// WithAcceptedToolChanges accepts changed tool definitions whose every
+// change is in one of the given classes ("rewording", "annotations",
+// "output-schema", …; see the README). Accepted changes are still audited.
+// "instruction", "new-parameter" and "changed-parameter" can be listed but
+// defeat the purpose of pinning.
+func WithAcceptedToolChanges(classes ...string) Option {
+	return optionFunc(func(cfg *config) error {
+		known := []string{toolcat.Rewording, toolcat.Instruction, toolcat.NewParameter, toolcat.RemovedParameter,
+			toolcat.ChangedParameter, toolcat.RequiredChanged, toolcat.Annotations, toolcat.OutputSchema, toolcat.OtherSchema}
+		for _, c := range classes {
+			if !slices.Contains(known, c) {
+				return optionError("WithAcceptedToolChanges", "unknown change class %q", c)
+			}
+			if cfg.acceptedChanges == nil {
+				cfg.acceptedChanges = map[string]bool{}
+			}
+			cfg.acceptedChanges[c] = true
+		}
+		return nil
+	})
+}
+
+// WithArgumentRules adds declarative argument rules (see [ArgumentRules]).
+// It accumulates; rules for the same tool are merged.
+func WithArgumentRules(rules ...ArgumentRules) Option {
+	return optionFunc(func(cfg *config) error {
+		for _, r := range rules {
+			if r.Tool == "" {
+				return optionError("WithArgumentRules", "rules without a tool name")
+			}
+			set, err := compileRules(&r)
+			if err != nil {
+				return optionError("WithArgumentRules", "tool %q: %v", r.Tool, err)
+			}
+			if cfg.argRules == nil {
+				cfg.argRules = map[string]*argrules.Set{}
+			}
+			if prev, ok := cfg.argRules[r.Tool]; ok {
+				for k, v := range set.Args {
+					prev.Args[k] = append(prev.Args[k], v...)
+				}
+				prev.ForbiddenKeys = append(prev.ForbiddenKeys, set.ForbiddenKeys...)
+				prev.MaxBytes = max(prev.MaxBytes, set.MaxBytes)
+				continue
+			}
+			cfg.argRules[r.Tool] = set
+		}
+		return nil
+	})
+}
+
+func compileRules(r *ArgumentRules) (*argrules.Set, error) {
+	s := &argrules.Set{Args: map[string][]argrules.Checker{}, ForbiddenKeys: r.ForbiddenKeys, MaxBytes: r.MaxBytes}
+	for arg, p := range r.Paths {
+		if len(p.Roots) == 0 {
+			return nil, fmt.Errorf("path rule for %q has no roots", arg)
+		}
+		for _, root := range p.Roots {
+			if !strings.HasPrefix(root, "/") {
+				return nil, fmt.Errorf("root %q is not absolute", root)
+			}
+		}
+		s.Args[arg] = append(s.Args[arg], &argrules.Path{Roots: p.Roots, AllowRelative: p.AllowRelative, ResolveSymlinks: p.ResolveSymlinks})
+	}
+	for arg, u := range r.URLs {
+		s.Args[arg] = append(s.Args[arg], &argrules.URL{Schemes: u.Schemes, Hosts: u.Hosts, AllowInternal: u.AllowInternal})
+	}
+	for arg, n := range r.Numbers {
+		if n.Min > n.Max {
+			return nil, fmt.Errorf("number rule for %q has min > max", arg)
+		}
+		lo, hi := n.Min, n.Max
+		s.Args[arg] = append(s.Args[arg], &argrules.Number{Min: &lo, Max: &hi, Integer: n.Integer})
+	}
+	for arg, st := range r.Strings {
+		c := &argrules.String{MaxLen: st.MaxLen}
+		if st.Pattern != "" {
+			re, err := regexp.Compile(st.Pattern)
+			if err != nil {
+				return nil, fmt.Errorf("pattern for %q: %v", arg, err)
+			}
+			c.Pattern = re
+		}
+		s.Args[arg] = append(s.Args[arg], c)
+	}
+	for arg, vals := range r.Enums {
+		if len(vals) == 0 {
+			return nil, fmt.Errorf("enum for %q is empty", arg)
+		}
+		s.Args[arg] = append(s.Args[arg], &argrules.Enum{Values: vals})
+	}
+	return s, nil
 }

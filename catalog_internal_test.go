@@ -1,0 +1,38 @@
+package mcpguard
+
+import (
+	"context"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkArgumentChecks measures the argument checks of one call on their
+// own: decoding and canonicalization, pinned-schema validation and rules.
+func BenchmarkArgumentChecks(b *testing.B) {
+	c := NewCatalog()
+	require.NoError(b, c.Add("files", &mcp.Tool{Name: "fetch", InputSchema: map[string]any{
+		"type": "object", "required": []string{"url"}, "additionalProperties": false,
+		"properties": map[string]any{"url": map[string]any{"type": "string"}, "limit": map[string]any{"type": "integer"}},
+	}}))
+	g, err := New(WithCatalog(c), WithServerName("files"), WithArgumentRules(ArgumentRules{Tool: "fetch",
+		URLs:    map[string]URLRule{"url": {Hosts: []string{".example.com"}}},
+		Numbers: map[string]NumberRule{"limit": {Min: 1, Max: 100, Integer: true}}}))
+	require.NoError(b, err)
+	raw := []byte(`{"url":"https://api.example.com/v1/items?page=2","limit":50}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		call := &Call{Method: methodCallTool, Server: "files", Tool: "fetch"}
+		if err := call.setArguments(raw, nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := g.cfg.catalog.admitCall(ctx, call); err != nil {
+			b.Fatal(err)
+		}
+		if _, v := g.cfg.argRules["fetch"].Check(call.Arguments, call.RawArguments); v != nil {
+			b.Fatal(v)
+		}
+	}
+}
