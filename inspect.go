@@ -139,7 +139,8 @@ func defaultInspectConfig() inspectConfig {
 
 func (c *inspectConfig) finish() error {
 	if !c.noDefaults {
-		c.classifiers = append([]Classifier{builtinClassifier{}}, c.classifiers...)
+		_, ip := c.actions["ip-address"]
+		c.classifiers = append([]Classifier{builtinClassifier{d: detect.New(detect.Options{IPAddresses: ip})}}, c.classifiers...)
 	}
 	if c.auditKey == nil {
 		// A per-process key still hides values from the log; set
@@ -224,10 +225,10 @@ func WithBinaryContent(a Action) Option {
 }
 
 // builtinClassifier runs the default detectors of internal/detect.
-type builtinClassifier struct{}
+type builtinClassifier struct{ d *detect.Detector }
 
-func (builtinClassifier) Classify(_ context.Context, in *Content) ([]Finding, error) {
-	ms := detect.Scan(in.Text)
+func (b builtinClassifier) Classify(_ context.Context, in *Content) ([]Finding, error) {
+	ms := b.d.Scan(in.Text)
 	if len(ms) == 0 {
 		return nil, nil
 	}

@@ -198,10 +198,10 @@ func TestAllowedResultPassesUnchanged(t *testing.T) {
 	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			plain, err := callEcho(ctx, tc.connect(t, newTestServer(nil, nil), nil), "plain text ✓ ‮ok")
+			plain, err := callEcho(ctx, tc.connect(t, newTestServer(nil, nil), nil), "plain text ✓ שלום ‏ok 👩‍💻 سلام")
 			require.NoError(t, err)
 			sg, cg := mustGuard(t), mustGuard(t)
-			guarded, err := callEcho(ctx, tc.connect(t, newTestServer(sg, nil), cg), "plain text ✓ ‮ok")
+			guarded, err := callEcho(ctx, tc.connect(t, newTestServer(sg, nil), cg), "plain text ✓ שלום ‏ok 👩‍💻 سلام")
 			require.NoError(t, err)
 			require.Equal(t, plain, guarded)
 		})

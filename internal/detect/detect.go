@@ -1,12 +1,17 @@
 // Package detect holds the built-in response detectors: credentials, personal
-// data and prompt-injection markers. Each rule has literal keywords; a rule's
-// regular expression only runs on text that contains one of them, so clean
-// text costs a few substring searches.
+// data, invisible characters and prompt-injection markers.
+//
+// Speed comes from a prefilter: one pass of an Aho–Corasick automaton over
+// the text (ASCII case folded) finds where rules' keywords occur, and where
+// runs of digits are (for cards, phones, IBANs, SSNs). A rule's regular
+// expression then runs only in small windows around its keywords, and
+// keyword-anchored rules (key = value assignments) are matched by hand right
+// after the keyword. Clean text costs one table-driven pass.
 package detect
 
 import (
 	"regexp"
-	"strings"
+	"slices"
 )
 
 // Match is one detected span.
@@ -17,50 +22,171 @@ type Match struct {
 	Confidence float64
 }
 
+// Options turn optional rules on.
+type Options struct {
+	// IPAddresses reports public IP addresses as personal data.
+	IPAddresses bool
+}
+
+// rule is one detector.
 type rule struct {
-	kind, id   string
-	keywords   []string // any one must occur (case-sensitive) for re to run
-	re         *regexp.Regexp
-	group      int // submatch holding the sensitive part; 0 = whole match
+	kind, id string
+	// keywords trigger the rule (any one; ASCII case folded unless exact).
+	keywords []string
+	exact    bool
+	// numeric rules are triggered by runs of digits instead.
+	numeric  bool
+	optional func(Options) bool
+	// re runs in windows of before/after bytes around each trigger
+	// (defaults 64 and 256).
+	re            *regexp.Regexp
+	before, after int
+	// anchored, instead of re, matches right after a keyword occurrence
+	// ending at end and returns the sensitive span.
+	anchored func(s string, end int) (start, stop int, ok bool)
+	// group is the submatch of re holding the sensitive part (0: all).
+	group      int
 	confidence float64
-	reject     func(s string) bool // true for a known non-secret (placeholder, test value)
+	// valid filters matches of re: false drops it (placeholders, test
+	// values, failed checksums, benign context). s is the whole text and m
+	// the submatch indexes into it.
+	valid func(s string, m []int) bool
 }
 
-var rules = []rule{
-	{
-		kind: "secret", id: "aws-access-key", keywords: []string{"AKIA", "ASIA"},
-		re:         regexp.MustCompile(`\b((?:AKIA|ASIA)[0-9A-Z]{16})\b`),
-		group:      1,
-		confidence: 0.95,
-		reject:     func(s string) bool { return strings.HasSuffix(s, "EXAMPLE") },
-	},
-	{
-		kind: "secret", id: "github-token", keywords: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
-		re:         regexp.MustCompile(`\b((?:gh[pousr]_[A-Za-z0-9]{36,255})|(?:github_pat_[A-Za-z0-9_]{22,255}))\b`),
-		group:      1,
-		confidence: 0.95,
-	},
-	{
-		kind: "secret", id: "private-key", keywords: []string{"PRIVATE KEY-----"},
-		re:         regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----`),
-		confidence: 0.99,
-	},
+// Detector runs a set of rules.
+type Detector struct {
+	rules     []*rule
+	ac        *automaton
+	keywords  []string
+	byKeyword [][]int // keyword index → rule indexes (invisibleRule for the invisible scan)
+	numeric   []int
 }
 
-// Scan returns the matches of every built-in rule in s, in rule order.
-func Scan(s string) []Match {
-	var out []Match
-	for i := range rules {
-		r := &rules[i]
-		if !containsAny(s, r.keywords) {
+// invisibleRule marks the keywords that trigger the invisible-character
+// scan.
+const invisibleRule = -1
+
+// New builds a detector over every built-in rule.
+func New(opts Options) *Detector {
+	d := &Detector{}
+	for _, r := range slices.Concat(secretRules(), piiRules(), injectionRules()) {
+		if r.optional != nil && !r.optional(opts) {
 			continue
 		}
-		for _, loc := range r.re.FindAllStringSubmatchIndex(s, -1) {
-			start, end := loc[2*r.group], loc[2*r.group+1]
-			if start < 0 {
+		if r.before == 0 {
+			r.before = 64
+		}
+		if r.after == 0 {
+			r.after = 256
+		}
+		idx := len(d.rules)
+		d.rules = append(d.rules, r)
+		if r.numeric {
+			d.numeric = append(d.numeric, idx)
+		}
+		for _, k := range r.keywords {
+			d.keywords = append(d.keywords, k)
+			d.byKeyword = append(d.byKeyword, []int{idx})
+		}
+	}
+	for _, k := range invisibleKeywords {
+		d.keywords = append(d.keywords, k)
+		d.byKeyword = append(d.byKeyword, []int{invisibleRule})
+	}
+	d.ac = newAutomaton(d.keywords)
+	return d
+}
+
+// minDigitRun is the shortest run of digits that triggers the numeric
+// rules: a phone number has at least seven.
+const minDigitRun = 7
+
+// Scan returns every match in s.
+func (d *Detector) Scan(s string) []Match {
+	hits, runs := d.ac.scan(s, minDigitRun)
+	if len(hits) == 0 && len(runs) == 0 {
+		return nil
+	}
+	var out []Match
+	windows := map[int][][2]int{}
+	scanInvisible := false
+	for _, h := range hits {
+		kw := d.keywords[h.kw]
+		for _, ri := range d.byKeyword[h.kw] {
+			if ri == invisibleRule {
+				scanInvisible = true
 				continue
 			}
-			if r.reject != nil && r.reject(s[start:end]) {
+			r := d.rules[ri]
+			start := h.end - len(kw)
+			if r.exact && s[start:h.end] != kw {
+				continue
+			}
+			if r.anchored != nil {
+				if a, b, ok := r.anchored(s, h.end); ok {
+					out = append(out, Match{Kind: r.kind, Rule: r.id, Start: a, End: b, Confidence: r.confidence})
+				}
+				continue
+			}
+			windows[ri] = append(windows[ri], [2]int{start - r.before, h.end + r.after})
+		}
+	}
+	for _, run := range runs {
+		for _, ri := range d.numeric {
+			r := d.rules[ri]
+			windows[ri] = append(windows[ri], [2]int{run[0] - r.before, run[1] + r.after})
+		}
+	}
+	for ri, ws := range windows {
+		out = append(out, d.rules[ri].matchWindows(s, ws)...)
+	}
+	if scanInvisible {
+		out = append(out, invisible(s)...)
+	}
+	// Findings are reported in text order.
+	slices.SortStableFunc(out, func(a, b Match) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
+		}
+		return a.End - b.End
+	})
+	return dedupe(out)
+}
+
+// matchWindows runs the rule's regular expression in each window, in text
+// order, skipping windows that start inside the previous match. Windows are
+// small (a keyword and the longest span the rule can match around it), so
+// dense text costs a few hundred bytes of regexp per finding, not a pass
+// over the whole text per rule.
+func (r *rule) matchWindows(s string, ws [][2]int) []Match {
+	slices.SortFunc(ws, func(a, b [2]int) int { return a[0] - b[0] })
+	var out []Match
+	covered := -1 // windows ending before this were already searched
+	for _, w := range ws {
+		a, b := max(w[0], 0), min(w[1], len(s))
+		if b <= covered {
+			continue
+		}
+		a = max(a, covered)
+		// Widen to word boundaries so \b means what it says at the edges.
+		for k := 0; a > 0 && isWord(s[a-1]) && k < 64; k++ {
+			a--
+		}
+		for k := 0; b < len(s) && isWord(s[b]) && k < 64; k++ {
+			b++
+		}
+		covered = b
+		for _, m := range r.re.FindAllStringSubmatchIndex(s[a:b], -1) {
+			for k := range m {
+				if m[k] >= 0 {
+					m[k] += a
+				}
+			}
+			start, end := m[2*r.group], m[2*r.group+1]
+			if start < 0 || start == end {
+				continue
+			}
+			if r.valid != nil && !r.valid(s, m) {
 				continue
 			}
 			out = append(out, Match{Kind: r.kind, Rule: r.id, Start: start, End: end, Confidence: r.confidence})
@@ -69,11 +195,19 @@ func Scan(s string) []Match {
 	return out
 }
 
-func containsAny(s string, keywords []string) bool {
-	for _, k := range keywords {
-		if strings.Contains(s, k) {
-			return true
+func isWord(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// dedupe drops exact repeats (a keyword-anchored rule can fire twice on
+// overlapping keywords).
+func dedupe(ms []Match) []Match {
+	out := ms[:0]
+	for i, m := range ms {
+		if i > 0 && m == ms[i-1] {
+			continue
 		}
+		out = append(out, m)
 	}
-	return false
+	return out
 }
