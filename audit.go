@@ -516,6 +516,8 @@ func (g *Guard) clientFailed(ctx context.Context, call *Call, err error) error {
 	var ge *Error
 	if errors.As(err, &ge) {
 		rec.Code, rec.Stage, rec.Reason = ge.Code.String(), ge.Stage, ge.Message
+	} else {
+		err, rec.Findings = g.inspectError(ctx, call, err)
 	}
 	if aerr := g.audit(ctx, rec); aerr != nil {
 		return withRequestID(aerr, call.RequestID)

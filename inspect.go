@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/mcpguard/mcpguard/internal/detect"
 	"github.com/mcpguard/mcpguard/internal/jsonwalk"
 	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -123,17 +126,22 @@ type inspectConfig struct {
 	auditKey    []byte
 	binary      Action
 	noDefaults  bool
+	maxBytes    int
+	truncate    bool
+	spotlight   bool
 }
 
 func defaultInspectConfig() inspectConfig {
 	return inspectConfig{
 		actions: map[string]Action{
-			"secret":    ActionRedact,
-			"pii":       ActionRedact,
-			"invisible": ActionStrip,
-			"injection": ActionFlag,
+			"secret":       ActionRedact,
+			"pii":          ActionRedact,
+			"invisible":    ActionStrip,
+			"injection":    ActionFlag,
+			"cross-tenant": ActionRedact,
 		},
-		binary: ActionAllow,
+		binary:   ActionAllow,
+		maxBytes: 10 << 20,
 	}
 }
 
@@ -287,6 +295,7 @@ type inspection struct {
 	changed  bool
 	blocked  bool
 	reason   string
+	seen     int // bytes of text inspected so far
 }
 
 func (in *inspection) outcome() string {
@@ -306,6 +315,22 @@ func (in *inspection) text(ctx context.Context, g *Guard, call *Call, kind Conte
 	if s == "" {
 		return s, nil
 	}
+	if limit := g.cfg.inspect.maxBytes; in.seen+len(s) > limit {
+		if !g.cfg.inspect.truncate {
+			in.blocked = true
+			in.reason = fmt.Sprintf("response withheld: larger than the %d-byte limit", limit)
+			return "", nil
+		}
+		// Keep what fits, cut at a character boundary, and say so.
+		keep := max(limit-in.seen, 0)
+		for keep > 0 && !utf8.RuneStart(s[keep]) {
+			keep--
+		}
+		s = s[:keep] + "[TRUNCATED]"
+		in.changed = true
+		in.findings = append(in.findings, AuditFinding{Kind: "size", Rule: "max-response-bytes", Action: ActionStrip, Where: where})
+	}
+	in.seen += len(s)
 	v, err := g.inspectText(ctx, &Content{Kind: kind, Where: where, Text: s, Call: call})
 	if err != nil {
 		return s, err
@@ -572,5 +597,121 @@ func (g *Guard) inspectAndRecord(ctx context.Context, call *Call, res mcp.Result
 	if err != nil {
 		return nil, withRequestID(err, call.RequestID)
 	}
+	if tr, ok := out.(*mcp.CallToolResult); ok && g.cfg.inspect.spotlight && call.Side == SideClient {
+		out = spotlight(tr, call.Server, call.Tool)
+	}
 	return out, nil
+}
+
+// inspectError inspects the message of an error a server returned, which
+// the host may show to the model, and returns it with findings redacted.
+func (g *Guard) inspectError(ctx context.Context, call *Call, err error) (error, []AuditFinding) {
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) {
+		return err, nil
+	}
+	in := &inspection{}
+	msg, ierr := in.text(ctx, g, call, ContentError, "error.message", we.Message)
+	if ierr != nil || msg == we.Message {
+		return err, in.findings
+	}
+	// The data member was not inspected, so it does not go on.
+	return &jsonrpc.Error{Code: we.Code, Message: msg}, in.findings
+}
+
+// WithMaxResponseBytes bounds the text of one response the inspector reads
+// (default 10 MiB). Larger responses are withheld ([CodeBlocked]), or with
+// truncate cut to the limit and marked "[TRUNCATED]".
+func WithMaxResponseBytes(n int, truncate bool) Option {
+	return optionFunc(func(cfg *config) error {
+		if n <= 0 {
+			return optionError("WithMaxResponseBytes", "limit must be positive")
+		}
+		cfg.inspect.maxBytes, cfg.inspect.truncate = n, truncate
+		return nil
+	})
+}
+
+// WithSpotlighting wraps every text block a tool returns in delimiters that
+// mark it as untrusted data, with a random boundary per response, for hosts
+// whose system prompt tells the model never to follow instructions inside
+// them (spotlighting).
+func WithSpotlighting() Option {
+	return optionFunc(func(cfg *config) error {
+		cfg.inspect.spotlight = true
+		return nil
+	})
+}
+
+// spotlight wraps the text blocks of a client-side tool result.
+func spotlight(res *mcp.CallToolResult, server, tool string) *mcp.CallToolResult {
+	out := *res
+	out.Content = slices.Clone(res.Content)
+	id := newRequestID()[:12]
+	for i, c := range out.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			out.Content[i] = &mcp.TextContent{Meta: t.Meta, Annotations: t.Annotations,
+				Text: fmt.Sprintf("<<tool_output server=%q tool=%q id=%s untrusted>>\n%s\n<</tool_output id=%s>>", server, tool, id, t.Text, id)}
+		}
+	}
+	return &out
+}
+
+// IdentifierMatch is an identifier found in text, for [CrossTenantClassifier].
+type IdentifierMatch struct {
+	ID         string
+	Start, End int
+}
+
+// CrossTenantClassifier flags identifiers in responses that do not belong to
+// the calling user or tenant: extract finds identifiers (emails, tenant or
+// account ids; see [EmailIdentifiers]), owns says whether one belongs to the
+// call's caller. Findings are of kind "cross-tenant", redacted by default.
+// An error from owns withholds the response (fail closed).
+func CrossTenantClassifier(extract func(text string) []IdentifierMatch, owns func(ctx context.Context, call *Call, id string) (bool, error)) Classifier {
+	return ClassifierFunc(func(ctx context.Context, in *Content) ([]Finding, error) {
+		var out []Finding
+		for _, m := range extract(in.Text) {
+			ok, err := owns(ctx, in.Call, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				out = append(out, Finding{Kind: "cross-tenant", Rule: "foreign-identifier", Start: m.Start, End: m.End, Confidence: 0.9})
+			}
+		}
+		return out, nil
+	})
+}
+
+var emailRe = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}`)
+
+// EmailIdentifiers extracts email addresses, for [CrossTenantClassifier].
+func EmailIdentifiers(text string) []IdentifierMatch {
+	if !strings.Contains(text, "@") {
+		return nil
+	}
+	var out []IdentifierMatch
+	for _, loc := range emailRe.FindAllStringIndex(text, -1) {
+		out = append(out, IdentifierMatch{ID: strings.ToLower(text[loc[0]:loc[1]]), Start: loc[0], End: loc[1]})
+	}
+	return out
+}
+
+// TenantEmailDomains returns an owns function for [CrossTenantClassifier]:
+// an email belongs to the caller when it is the caller's own address or its
+// domain is one of the caller's tenant's domains.
+func TenantEmailDomains(domains map[string][]string) func(ctx context.Context, call *Call, id string) (bool, error) {
+	return func(_ context.Context, call *Call, id string) (bool, error) {
+		if strings.EqualFold(id, call.User) {
+			return true, nil
+		}
+		_, domain, _ := strings.Cut(id, "@")
+		for _, d := range domains[call.Tenant] {
+			if strings.EqualFold(domain, d) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
 }

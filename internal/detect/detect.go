@@ -145,10 +145,17 @@ func (d *Detector) Scan(s string) []Match {
 	}
 	// Findings are reported in text order.
 	slices.SortStableFunc(out, func(a, b Match) int {
-		if a.Start != b.Start {
+		switch {
+		case a.Start != b.Start:
 			return a.Start - b.Start
+		case a.End != b.End:
+			return a.End - b.End
+		case a.Confidence > b.Confidence:
+			return -1 // the more specific rule names the span
+		case a.Confidence < b.Confidence:
+			return 1
 		}
-		return a.End - b.End
+		return 0
 	})
 	return dedupe(out)
 }
@@ -199,13 +206,16 @@ func isWord(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
-// dedupe drops exact repeats (a keyword-anchored rule can fire twice on
-// overlapping keywords).
+// dedupe keeps one finding per span and kind: the most specific rule's (a
+// generic key=value rule and a vendor rule often find the same token).
 func dedupe(ms []Match) []Match {
 	out := ms[:0]
 	for i, m := range ms {
-		if i > 0 && m == ms[i-1] {
-			continue
+		if i > 0 {
+			p := ms[i-1]
+			if m.Start == p.Start && m.End == p.End && m.Kind == p.Kind {
+				continue
+			}
 		}
 		out = append(out, m)
 	}

@@ -195,8 +195,8 @@ func invisible(s string) []Match {
 	var out []Match
 	prev := rune(-1)
 	inFlag := false
-	for i, r := range s {
-		size := utf8.RuneLen(r)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:]) // size 1 for invalid bytes
 		next, _ := utf8.DecodeRuneInString(s[i+size:])
 		add := func(id string) {
 			if n := len(out); n > 0 && out[n-1].Rule == id && out[n-1].End == i {
@@ -235,6 +235,7 @@ func invisible(s string) []Match {
 			inFlag = inFlag && r >= 0xE0000
 		}
 		prev = r
+		i += size
 	}
 	return out
 }

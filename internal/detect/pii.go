@@ -19,18 +19,57 @@ func reservedDomain(domain string) bool {
 	return false
 }
 
-func validEmail(s string, m []int) bool {
-	local, domain := sub(s, m, 1), sub(s, m, 2)
+func localChar(c byte) bool {
+	return isWord(c) || c == '.' || c == '%' || c == '+' || c == '-'
+}
+
+func domainChar(c byte) bool { return isWord(c) && c != '_' || c == '-' || c == '.' }
+
+// email matches an address around the '@' that ends at end, by hand: the
+// local part before it, the domain after it.
+func email(s string, end int) (int, int, bool) {
+	at := end - 1
+	a := at
+	for a > 0 && at-a < 64 && localChar(s[a-1]) {
+		a--
+	}
+	for a < at && !isWord(s[a]) { // the local part starts with a letter or digit
+		a++
+	}
+	b := end
+	for b < len(s) && b-end < 255 && domainChar(s[b]) {
+		b++
+	}
+	for b > end && (s[b-1] == '.' || s[b-1] == '-') { // trailing sentence dot
+		b--
+	}
+	if a == at || b == end {
+		return 0, 0, false
+	}
+	local, domain := s[a:at], s[end:b]
+	dot := strings.LastIndexByte(domain, '.')
+	if dot <= 0 || len(domain)-dot-1 < 2 || strings.Contains(domain, "..") {
+		return 0, 0, false
+	}
+	for _, c := range []byte(domain[dot+1:]) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return 0, 0, false
+		}
+	}
+	if a > 0 && s[a-1] == '@' || b < len(s) && s[b] == '@' {
+		return 0, 0, false
+	}
 	if reservedDomain(domain) {
-		return false
+		return 0, 0, false
 	}
-	l := strings.ToLower(local)
-	// git@github.com and friends are SSH remotes, not people.
-	if l == "git" || l == "noreply" || l == "no-reply" || l == "donotreply" {
-		return false
+	l, d := strings.ToLower(local), strings.ToLower(domain)
+	// git@github.com and friends are SSH remotes, not people; name@2x.png is
+	// an asset.
+	if l == "git" || l == "noreply" || l == "no-reply" || l == "donotreply" ||
+		strings.HasSuffix(d, ".png") || strings.HasSuffix(d, ".jpg") {
+		return 0, 0, false
 	}
-	// name@2x.png and similar asset names.
-	return !strings.HasSuffix(strings.ToLower(domain), ".png") && !strings.HasSuffix(strings.ToLower(domain), ".jpg")
+	return a, b, true
 }
 
 // luhn checks the Luhn checksum of the digits of s.
@@ -188,9 +227,7 @@ func validIP(s string, m []int) bool {
 
 func piiRules() []*rule {
 	return []*rule{
-		{kind: "pii", id: "email", keywords: []string{"@"},
-			re:     regexp.MustCompile(`\b([A-Za-z0-9][A-Za-z0-9._%+-]{0,63})@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})\b`),
-			before: 64, after: 100, valid: validEmail, confidence: 0.9},
+		{kind: "pii", id: "email", keywords: []string{"@"}, confidence: 0.9, anchored: email},
 		{kind: "pii", id: "payment-card", numeric: true,
 			re: regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`), before: 2, after: 2, valid: validCard, confidence: 0.95},
 		{kind: "pii", id: "iban", numeric: true,
