@@ -479,6 +479,17 @@ func (i *Issuer) SessionToken(s Subject, ttl time.Duration) (string, error) {
 	return i.eng.SessionToken(issuer.Subject{User: s.User, Tenant: s.Tenant, Session: s.Session, Roles: s.Roles}, ttl)
 }
 
+// VerifySessionToken checks one of the issuer's own session tokens (a
+// gateway accepting session tokens from agents uses it) and says whose it
+// is. Per-call tokens and other issuers' tokens are refused.
+func (i *Issuer) VerifySessionToken(ctx context.Context, token string) (*Subject, error) {
+	s, err := i.eng.ValidateSession(ctx, token)
+	if err != nil {
+		return nil, errorf(CodeUnauthenticated, "session", err, "session token refused")
+	}
+	return &Subject{User: s.User, Tenant: s.Tenant, Session: s.Session, Roles: s.Roles, TokenID: s.TokenID, Expiry: s.Expiry}, nil
+}
+
 // Exchange implements [TokenExchanger] in-process, without HTTP. Refusals
 // are *Error: unauthenticated for a bad subject token, invalid_argument for
 // a bad audience or scope.
