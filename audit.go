@@ -1,7 +1,6 @@
 package mcpguard
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -236,38 +234,22 @@ func (l *AuditLog) load(path string) (int64, error) {
 	if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
 		return 0, &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
 	}
-	size, _, err := auditfile.Scan(path, func(line []byte) error { return l.restore(line) })
+	size, err := auditfile.ReadLines(path, func(line []byte, leaf merkle.Hash) error {
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
+		}
+		l.keep(r)
+		l.store.Restore(leaf)
+		return nil
+	}, func(cp checkpoint.Checkpoint, note string) error {
+		l.store.RestoreCheckpoint(auditlog.Signed{Checkpoint: cp, Note: note})
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
 	}
 	return size, nil
-}
-
-// restore loads one verified line of an existing file into memory.
-func (l *AuditLog) restore(line []byte) error {
-	if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
-		note, err := auditfile.ParseCheckpointLine(line)
-		if err != nil {
-			return err
-		}
-		cp, err := parseSignedCheckpoint(note, nil)
-		if err != nil {
-			return err
-		}
-		l.store.RestoreCheckpoint(auditlog.Signed{Checkpoint: checkpoint.Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Root}, Note: note})
-		return nil
-	}
-	var r Record
-	if err := json.Unmarshal(line, &r); err != nil {
-		return err
-	}
-	f, err := auditfile.ParseRecordLine(line)
-	if err != nil {
-		return err
-	}
-	l.keep(r)
-	l.store.Restore(f.Leaf)
-	return nil
 }
 
 // keep adds a sealed record to the retained window.
@@ -588,16 +570,10 @@ func OpenCheckpoint(note, verifierKey string) (*SignedCheckpoint, error) {
 }
 
 func parseSignedCheckpoint(note string, v *checkpoint.Verifier) (*SignedCheckpoint, error) {
-	text := note
-	if v != nil {
-		var err error
-		if text, err = v.Open(note); err != nil {
-			return nil, err
-		}
-	} else if i := strings.LastIndex(note, "\n\n"); i >= 0 {
-		text = note[:i+1]
+	if _, err := v.Open(note); err != nil {
+		return nil, err
 	}
-	cp, err := checkpoint.Parse(text)
+	cp, err := auditfile.ParseNoteUnverified(note)
 	if err != nil {
 		return nil, err
 	}
@@ -754,24 +730,15 @@ func VerifyAuditFile(path, verifierKey string, published *SignedCheckpoint) (*Au
 func ReadAuditFile(path string) ([]Record, []SignedCheckpoint, error) {
 	var recs []Record
 	var cps []SignedCheckpoint
-	_, _, err := auditfile.Scan(path, func(line []byte) error {
-		if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
-			note, err := auditfile.ParseCheckpointLine(line)
-			if err != nil {
-				return err
-			}
-			cp, err := parseSignedCheckpoint(note, nil)
-			if err != nil {
-				return err
-			}
-			cps = append(cps, *cp)
-			return nil
-		}
+	_, err := auditfile.ReadLines(path, func(line []byte, _ merkle.Hash) error {
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("record %d: %w", len(recs), err)
 		}
 		recs = append(recs, r)
+		return nil
+	}, func(cp checkpoint.Checkpoint, note string) error {
+		cps = append(cps, SignedCheckpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Root, Note: note})
 		return nil
 	})
 	return recs, cps, err

@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpguard/mcpguard/internal/detect"
-	"github.com/mcpguard/mcpguard/internal/jsonwalk"
+	"github.com/mcpguard/mcpguard/internal/mcpwalk"
 	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -372,29 +372,44 @@ func (in *inspection) metaFindings() []any {
 	return out
 }
 
+// visitor adapts an inspection to mcpwalk.
+type visitor struct {
+	ctx  context.Context
+	g    *Guard
+	call *Call
+	in   *inspection
+}
+
+func (v visitor) Text(kind, where, s string) (string, error) {
+	return v.in.text(v.ctx, v.g, v.call, ContentKind(kind), where, s)
+}
+
+func (v visitor) Binary(where string) { v.in.binary(v.g, where) }
+
+// walkError turns a walk failure into the refusal the caller sees.
+func walkError(err error) error {
+	var ge *Error
+	if err == nil || errors.As(err, &ge) {
+		return err
+	}
+	return errorf(CodeUnavailable, "inspect", err, "response cannot be inspected")
+}
+
 // inspectToolResult inspects every part of a tools/call result a model can
-// read and returns the result the model should see. The input is not
-// modified.
+// read and returns the result the model should see; the input is not
+// modified. Results with findings carry them in _meta.
 func (g *Guard) inspectToolResult(ctx context.Context, call *Call, res *mcp.CallToolResult) (*mcp.CallToolResult, *inspection, error) {
 	in := &inspection{}
 	if res == nil {
 		return res, in, nil
 	}
-	content, err := in.contents(ctx, g, call, "content", res.Content)
-	if err != nil {
-		return nil, in, err
+	out, err := mcpwalk.ToolResult(visitor{ctx, g, call, in}, res)
+	if err != nil || len(in.findings) == 0 {
+		return out, in, walkError(err)
 	}
-	structured, err := in.structured(ctx, g, call, res.StructuredContent)
-	if err != nil {
-		return nil, in, err
-	}
-	if len(in.findings) == 0 {
-		return res, in, nil
-	}
-	out := *res
-	out.Content, out.StructuredContent = content, structured
-	out.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
-	return &out, in, nil
+	cp := *out
+	cp.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	return &cp, in, nil
 }
 
 // inspectReadResult inspects a resources/read result.
@@ -403,21 +418,13 @@ func (g *Guard) inspectReadResult(ctx context.Context, call *Call, res *mcp.Read
 	if res == nil {
 		return res, in, nil
 	}
-	contents := make([]*mcp.ResourceContents, len(res.Contents))
-	for i, rc := range res.Contents {
-		rc2, err := in.resource(ctx, g, call, fmt.Sprintf("contents[%d]", i), rc)
-		if err != nil {
-			return nil, in, err
-		}
-		contents[i] = rc2
+	out, err := mcpwalk.ReadResult(visitor{ctx, g, call, in}, res)
+	if err != nil || len(in.findings) == 0 {
+		return out, in, walkError(err)
 	}
-	if len(in.findings) == 0 {
-		return res, in, nil
-	}
-	out := *res
-	out.Contents = contents
-	out.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
-	return &out, in, nil
+	cp := *out
+	cp.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	return &cp, in, nil
 }
 
 // inspectPromptResult inspects a prompts/get result.
@@ -426,123 +433,14 @@ func (g *Guard) inspectPromptResult(ctx context.Context, call *Call, res *mcp.Ge
 	if res == nil {
 		return res, in, nil
 	}
-	desc, err := in.text(ctx, g, call, ContentPrompt, "description", res.Description)
-	if err != nil {
-		return nil, in, err
+	out, err := mcpwalk.PromptResult(visitor{ctx, g, call, in}, res)
+	if err != nil || len(in.findings) == 0 {
+		return out, in, walkError(err)
 	}
-	msgs := make([]*mcp.PromptMessage, len(res.Messages))
-	for i, m := range res.Messages {
-		if m == nil {
-			continue
-		}
-		c, err := in.content(ctx, g, call, fmt.Sprintf("messages[%d]", i), m.Content, ContentPrompt)
-		if err != nil {
-			return nil, in, err
-		}
-		msgs[i] = &mcp.PromptMessage{Role: m.Role, Content: c}
-	}
-	if len(in.findings) == 0 {
-		return res, in, nil
-	}
-	out := *res
-	out.Description, out.Messages = desc, msgs
-	out.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
-	return &out, in, nil
+	cp := *out
+	cp.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	return &cp, in, nil
 }
-
-func (in *inspection) contents(ctx context.Context, g *Guard, call *Call, where string, cs []mcp.Content) ([]mcp.Content, error) {
-	out := make([]mcp.Content, len(cs))
-	for i, c := range cs {
-		c2, err := in.content(ctx, g, call, fmt.Sprintf("%s[%d]", where, i), c, ContentText)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = c2
-	}
-	return out, nil
-}
-
-// content inspects one content block and returns it, or a modified copy.
-func (in *inspection) content(ctx context.Context, g *Guard, call *Call, where string, c mcp.Content, kind ContentKind) (mcp.Content, error) {
-	switch t := c.(type) {
-	case *mcp.TextContent:
-		s, err := in.text(ctx, g, call, kind, where, t.Text)
-		if err != nil || s == t.Text {
-			return c, err
-		}
-		return &mcp.TextContent{Text: s, Meta: t.Meta, Annotations: t.Annotations}, nil
-	case *mcp.EmbeddedResource:
-		rc, err := in.resource(ctx, g, call, where+".resource", t.Resource)
-		if err != nil || rc == t.Resource {
-			return c, err
-		}
-		return &mcp.EmbeddedResource{Resource: rc, Meta: t.Meta, Annotations: t.Annotations}, nil
-	case *mcp.ResourceLink:
-		uri, err := in.text(ctx, g, call, ContentResourceLink, where+".uri", t.URI)
-		if err != nil {
-			return c, err
-		}
-		desc, err := in.text(ctx, g, call, ContentResourceLink, where+".description", t.Description)
-		if err != nil || (uri == t.URI && desc == t.Description) {
-			return c, err
-		}
-		l := *t
-		l.URI, l.Description = uri, desc
-		return &l, nil
-	case *mcp.ImageContent, *mcp.AudioContent:
-		in.binary(g, where)
-		return c, nil
-	case nil:
-		return c, nil
-	}
-	// A content type this version of the guard does not know cannot be
-	// inspected, so it is not passed on unread.
-	return c, errorf(CodeUnavailable, "inspect", nil, "cannot inspect content of type %T at %s", c, where)
-}
-
-func (in *inspection) resource(ctx context.Context, g *Guard, call *Call, where string, rc *mcp.ResourceContents) (*mcp.ResourceContents, error) {
-	if rc == nil {
-		return rc, nil
-	}
-	if len(rc.Blob) > 0 {
-		in.binary(g, where)
-	}
-	uri, err := in.text(ctx, g, call, ContentResourceLink, where+".uri", rc.URI)
-	if err != nil {
-		return rc, err
-	}
-	text, err := in.text(ctx, g, call, ContentResource, where+".text", rc.Text)
-	if err != nil || (text == rc.Text && uri == rc.URI) {
-		return rc, err
-	}
-	out := *rc
-	out.URI, out.Text = uri, text
-	return &out, nil
-}
-
-// structured inspects every string in structured content. Values that are
-// not plain JSON (a handler's struct) are converted to their JSON form first.
-func (in *inspection) structured(ctx context.Context, g *Guard, call *Call, v any) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	generic, err := jsonwalk.Generic(v)
-	if err != nil {
-		return v, errorf(CodeUnavailable, "inspect", err, "structured content is not JSON")
-	}
-	out, changed, err := jsonwalk.Strings(generic, "structuredContent", maxStructuredDepth,
-		func(where, s string) (string, error) { return in.text(ctx, g, call, ContentStructured, where, s) })
-	if errors.Is(err, jsonwalk.ErrTooDeep) {
-		return v, errorf(CodeUnavailable, "inspect", err, "structured content cannot be inspected")
-	}
-	if err != nil || !changed {
-		return v, err
-	}
-	return out, nil
-}
-
-// maxStructuredDepth bounds recursion into structured content.
-const maxStructuredDepth = 128
 
 // withMetaValue returns a copy of m with key set to v.
 func withMetaValue(m mcp.Meta, key string, v any) mcp.Meta {

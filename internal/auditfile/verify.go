@@ -191,3 +191,46 @@ type stop struct{}
 func (stop) Error() string { return "stop" }
 
 var errStop error = stop{}
+
+// ReadLines scans the log at path and hands each record line (with its
+// recomputed leaf hash when verify is set) and each checkpoint, parsed but
+// not verified, to the callbacks.
+func ReadLines(path string, onRecord func(line []byte, leaf merkle.Hash) error, onCheckpoint func(cp checkpoint.Checkpoint, note string) error) (int64, error) {
+	n, _, err := Scan(path, func(line []byte) error {
+		if bytes.HasPrefix(line, CheckpointPrefix) {
+			note, err := ParseCheckpointLine(line)
+			if err != nil {
+				return err
+			}
+			cp, err := ParseNoteUnverified(note)
+			if err != nil {
+				return err
+			}
+			return onCheckpoint(cp, note)
+		}
+		return onRecord(line, merkle.LeafHash(blankHash(line)))
+	})
+	return n, err
+}
+
+// blankHash returns a record line with its hash value emptied: the bytes the
+// record hash covers.
+func blankHash(line []byte) []byte {
+	hi := bytes.LastIndex(line, hashMarker)
+	if hi < 0 {
+		return line
+	}
+	out := make([]byte, 0, hi+len(hashMarker)+2)
+	out = append(out, line[:hi+len(hashMarker)]...)
+	return append(out, '"', '}')
+}
+
+// ParseNoteUnverified reads the checkpoint of a signed note without checking
+// its signature.
+func ParseNoteUnverified(note string) (checkpoint.Checkpoint, error) {
+	text := note
+	if i := bytes.LastIndex([]byte(note), []byte("\n\n")); i >= 0 {
+		text = note[:i+1]
+	}
+	return checkpoint.Parse(text)
+}
