@@ -2,6 +2,7 @@ package mcpguard
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -35,4 +36,30 @@ func BenchmarkArgumentChecks(b *testing.B) {
 			b.Fatal(v)
 		}
 	}
+}
+
+// FuzzArguments decodes arbitrary argument bytes and runs the rules and the
+// pinned-schema check over them: never a panic; decoded arguments are a
+// canonical JSON object.
+func FuzzArguments(f *testing.F) {
+	for _, s := range []string{`{"url":"https://api.example.com/x","limit":5}`, `{"a":{"a":1},"a":2}`, `[1]`, `null`, "{\"u\":\"\xff\"}",
+		`{"url":"http://169.254.169.254/","limit":1e400}`} {
+		f.Add([]byte(s))
+	}
+	c := NewCatalog()
+	require.NoError(f, c.Add("s", &mcp.Tool{Name: "fetch", InputSchema: map[string]any{"type": "object"}}))
+	g, err := New(WithCatalog(c), WithServerName("s"), WithArgumentRules(ArgumentRules{Tool: "fetch",
+		URLs: map[string]URLRule{"url": {}}, Numbers: map[string]NumberRule{"limit": {Min: 0, Max: 10}},
+		Paths: map[string]PathRule{"path": {Roots: []string{"/srv"}}}, ForbiddenKeys: []string{"__proto__"}}))
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		call := &Call{Method: methodCallTool, Server: "s", Tool: "fetch"}
+		if err := call.setArguments(raw, nil); err != nil {
+			return
+		}
+		require.True(t, json.Valid(call.RawArguments))
+		require.Equal(t, byte('{'), call.RawArguments[0])
+		_ = g.cfg.catalog.admitCall(context.Background(), call)
+		g.cfg.argRules["fetch"].Check(call.Arguments, call.RawArguments)
+	})
 }

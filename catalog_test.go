@@ -43,7 +43,7 @@ func toolServer(name string, sg *mcpguard.Guard, executed *atomic.Int64) *mcp.Se
 	return s
 }
 
-func snapshot(t *testing.T, s *mcp.Server, name string) *mcpguard.Catalog {
+func snapshot(t testing.TB, s *mcp.Server, name string) *mcpguard.Catalog {
 	t.Helper()
 	c, err := mcpguard.SnapshotCatalog(context.Background(), connectInMemory(t, s, nil), name)
 	require.NoError(t, err)

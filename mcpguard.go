@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -122,6 +123,9 @@ type Guard struct {
 	guardSessions *sessionbind.Table // (pin, user session) pairs already linked in the audit log
 	verified      sync.Map           // sha256(leaf) → *Peer, chains verified
 	verifiedCount atomic.Int64
+
+	httpOnce   sync.Once
+	httpClient *http.Client
 }
 
 // New builds a guard: defaults, then opts in order, then validation. A bad

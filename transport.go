@@ -407,7 +407,16 @@ func (g *Guard) auditHandshakeFailure(side Side, remote, reason, presented strin
 // never uses a proxy, which would bypass the pinned handshake), audits
 // refused handshakes with the server's address, and sets the per-call token
 // of each guarded call in its Authorization header.
+//
+// The client is created once and shared, so connections are pooled across
+// all sessions of the guard; call CloseIdleConnections on it to release
+// them.
 func (g *Guard) HTTPClient() *http.Client {
+	g.httpOnce.Do(func() { g.httpClient = g.newHTTPClient() })
+	return g.httpClient
+}
+
+func (g *Guard) newHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if g.cfg.transport.on() {
 		tr.Proxy = nil

@@ -66,7 +66,7 @@ func ParseRecordLine(line []byte) (RecordFields, error) {
 	f.Hash = string(line[hi+len(hashMarker) : len(line)-2])
 	before := line[:hi]
 	pi := bytes.LastIndex(before, prevMarker)
-	if pi < 0 || !bytes.HasSuffix(before, []byte{'"'}) {
+	if pi < 0 || !bytes.HasSuffix(before, []byte{'"'}) || pi+len(prevMarker) > len(before)-1 {
 		return f, fmt.Errorf("malformed previous hash")
 	}
 	f.Prev = string(before[pi+len(prevMarker) : len(before)-1])
