@@ -351,6 +351,8 @@ func TestCertificateFilesAreReloaded(t *testing.T) {
 	cg := mustGuard(t, mcpguard.WithCertificateFiles(certFile, keyFile), mcpguard.WithTrustedCAs(d.CA.Pool()))
 
 	call := func() string {
+		// A rotated certificate applies to new connections.
+		cg.HTTPClient().CloseIdleConnections()
 		cs, err := connectMTLS(context.Background(), url, cg, "")
 		require.NoError(t, err)
 		defer cs.Close()
