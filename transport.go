@@ -588,3 +588,11 @@ func (g *Guard) linkSession(r *http.Request, peer *Peer, sid string) error {
 	}
 	return nil
 }
+
+// CloseIdleConnections closes the pooled connections, so that
+// http.Client.CloseIdleConnections reaches them.
+func (t *tokenTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
