@@ -26,9 +26,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/boundcache"
 	"github.com/mcpguard/mcpguard/internal/sessionbind"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -119,10 +119,9 @@ type Call struct {
 type Guard struct {
 	cfg config
 
-	sessions      *sessionbind.Table // transport session → client certificate pin
-	guardSessions *sessionbind.Table // (pin, user session) pairs already linked in the audit log
-	verified      sync.Map           // sha256(leaf) → *Peer, chains verified
-	verifiedCount atomic.Int64
+	sessions      *sessionbind.Table                // transport session → client certificate pin
+	guardSessions *sessionbind.Table                // (pin, user session) pairs already linked in the audit log
+	verified      boundcache.Cache[[32]byte, *Peer] // sha256(leaf) → peer whose chain verified
 
 	httpOnce   sync.Once
 	httpClient *http.Client
@@ -145,6 +144,7 @@ func New(opts ...Option) (*Guard, error) {
 	}
 	g := &Guard{cfg: cfg, sessions: sessionbind.New(maxBoundSessions, boundSessionIdle),
 		guardSessions: sessionbind.New(maxBoundSessions, boundSessionIdle)}
+	g.verified.Max = maxVerifiedCache
 	if cfg.catalogSet != nil {
 		g.cfg.catalog = &catalogGuard{g: g, c: cfg.catalogSet, failLists: cfg.catalogFail, accepted: cfg.acceptedChanges}
 	}

@@ -205,25 +205,14 @@ func BenchmarkProxyShape(b *testing.B) {
 		measure(b, func() error { _, err := cs.CallTool(cctx, params); return err })
 	})
 	b.Run("via-gateway", func(b *testing.B) {
-		hc := &http.Client{Transport: &bearerTransport{token: session, base: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs: dev.CAs, Certificates: []tls.Certificate{dev.Client}}}}}
+		hc := &http.Client{Transport: demo.Bearer(session, &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: dev.CAs, Certificates: []tls.Certificate{dev.Client}}})}
 		cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil).Connect(ctx,
 			&mcp.StreamableClientTransport{Endpoint: gateway, HTTPClient: hc, MaxRetries: -1}, nil)
 		require.NoError(b, err)
 		defer cs.Close()
 		measure(b, func() error { _, err := cs.CallTool(ctx, params); return err })
 	})
-}
-
-type bearerTransport struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (t *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+t.token)
-	return t.base.RoundTrip(r)
 }
 
 // httptestTLS serves h behind cfg on loopback and returns the https URL.

@@ -531,8 +531,7 @@ func (g *Guard) requestPeer(r *http.Request) (*Peer, *Error) {
 	}
 	leaf := r.TLS.PeerCertificates[0]
 	key := sha256.Sum256(leaf.Raw)
-	if v, ok := g.verified.Load(key); ok {
-		peer := v.(*Peer)
+	if peer, ok := g.verified.Load(key); ok {
 		now := g.now()
 		if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 			g.verified.Delete(key)
@@ -552,10 +551,6 @@ func (g *Guard) requestPeer(r *http.Request) (*Peer, *Error) {
 	peer, err := g.verifyPeer(SideServer, "", *r.TLS)
 	if err != nil {
 		return nil, err
-	}
-	if g.verifiedCount.Add(1) > maxVerifiedCache {
-		g.verified.Clear()
-		g.verifiedCount.Store(1)
 	}
 	g.verified.Store(key, peer)
 	return peer, nil

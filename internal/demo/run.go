@@ -219,3 +219,20 @@ func sessionAuth(iss *mcpguard.Issuer, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// Bearer returns a RoundTripper that sends token as a bearer token on every
+// request, as an agent presenting its session token to the gateway does.
+func Bearer(token string, base http.RoundTripper) http.RoundTripper {
+	return bearer{token: token, base: base}
+}
+
+type bearer struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}

@@ -41,18 +41,6 @@ func Start(t testing.TB) (gateway, server, dir string) {
 	return <-ready, server, dir
 }
 
-// bearer adds a session token to every request.
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
-}
-
 func TestGatewayEndToEnd(t *testing.T) {
 	gw, _, dir := Start(t)
 	dev, err := LoadDev(dir)
@@ -61,8 +49,8 @@ func TestGatewayEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	session, err := iss.SessionToken(mcpguard.Subject{User: "alice@acme-corp.com", Tenant: "acme"}, 0)
 	require.NoError(t, err)
-	hc := &http.Client{Transport: bearer{session, &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: dev.CAs, Certificates: []tls.Certificate{dev.Client}}}}}
+	hc := &http.Client{Transport: Bearer(session, &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: dev.CAs, Certificates: []tls.Certificate{dev.Client}}})}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "v1"}, nil).Connect(context.Background(),
 		&mcp.StreamableClientTransport{Endpoint: gw, HTTPClient: hc, MaxRetries: -1}, nil)
 	require.NoError(t, err)

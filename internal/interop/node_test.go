@@ -208,8 +208,8 @@ func TestServerEverythingBehindGateway(t *testing.T) {
 	require.NoError(t, err)
 	session, err := iss.SessionToken(mcpguard.Subject{User: "alice", Tenant: "acme"}, 0)
 	require.NoError(t, err)
-	hc := &http.Client{Transport: &bearerRT{session, &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: dev.CAs, Certificates: []tls.Certificate{dev.Client}}}}}
+	hc := &http.Client{Transport: demo.Bearer(session, &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: dev.CAs, Certificates: []tls.Certificate{dev.Client}}})}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "v1"}, nil).Connect(context.Background(),
 		&mcp.StreamableClientTransport{Endpoint: gw, HTTPClient: hc, MaxRetries: -1}, nil)
 	require.NoError(t, err)
@@ -226,15 +226,4 @@ func TestServerEverythingBehindGateway(t *testing.T) {
 	require.NoError(t, err)
 	text := out.Content[0].(*mcp.TextContent).Text
 	require.Contains(t, text, "[REDACTED:aws-access-key]", "inspected on the way back: %s", text)
-}
-
-type bearerRT struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }

@@ -16,10 +16,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/boundcache"
 	"github.com/mcpguard/mcpguard/internal/jwtx"
 	"github.com/mcpguard/mcpguard/internal/keyring"
 	"github.com/mcpguard/mcpguard/internal/sts"
@@ -67,8 +66,7 @@ type Issuer struct {
 	Audiences  []string // allowed audiences; empty: any absolute URI
 	SessionTTL time.Duration
 
-	validated  sync.Map // sha256(session token) → *Subject
-	validatedN atomic.Int64
+	validated boundcache.Cache[[32]byte, *Subject] // sha256(session token) → subject; DefaultMax entries
 }
 
 // Errors of Exchange, mapped to RFC 8693 error codes by the handler.
@@ -111,16 +109,12 @@ func (i *Issuer) ValidateSession(ctx context.Context, token string) (*Subject, e
 	return i.validateOwn(ctx, token, "")
 }
 
-// maxValidated bounds the cache of verified session tokens.
-const maxValidated = 1 << 14
-
 // validateOwn accepts the issuer's own, unexpired session tokens. A
 // verified token is remembered (by its SHA-256) until it expires, so a
 // session's later exchanges skip the signature check.
 func (i *Issuer) validateOwn(_ context.Context, token, _ string) (*Subject, error) {
 	key := sha256.Sum256([]byte(token))
-	if v, ok := i.validated.Load(key); ok {
-		s := v.(*Subject)
+	if s, ok := i.validated.Load(key); ok {
 		if i.Now().Before(s.Expiry) {
 			return s, nil
 		}
@@ -129,10 +123,6 @@ func (i *Issuer) validateOwn(_ context.Context, token, _ string) (*Subject, erro
 	s, err := i.verifyOwn(token)
 	if err != nil {
 		return nil, err
-	}
-	if i.validatedN.Add(1) > maxValidated {
-		i.validated.Clear()
-		i.validatedN.Store(1)
 	}
 	i.validated.Store(key, s)
 	return s, nil
