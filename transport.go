@@ -418,6 +418,9 @@ func (g *Guard) HTTPClient() *http.Client {
 
 func (g *Guard) newHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// An agent host keeps many sessions to few servers: keep their
+	// connections, instead of paying a mutual-TLS handshake per request.
+	tr.MaxIdleConnsPerHost = 256
 	if g.cfg.transport.on() {
 		tr.Proxy = nil
 		tr.TLSClientConfig = g.ClientTLSConfig()
