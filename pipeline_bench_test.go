@@ -223,3 +223,31 @@ func httptestTLS(b *testing.B, h http.Handler, cfg *tls.Config) string {
 	b.Cleanup(srv.Close)
 	return "https://" + srv.Listener.Addr().String()
 }
+
+// BenchmarkPipelineParallel runs the in-memory call from 32 goroutines at
+// once, where group commit shares each fsync of the durable audit log among
+// the calls in flight: the cost per call as a busy host sees it.
+func BenchmarkPipelineParallel(b *testing.B) {
+	params := &mcp.CallToolParams{Name: "fetch", Arguments: map[string]any{"url": "https://example.com/a"}}
+	for _, v := range []string{"unguarded", "durable-audit", "full"} {
+		b.Run(v, func(b *testing.B) {
+			s := newBenchServer(nil)
+			sg, cg, ctx := guardsFor(b, v, s)
+			if sg != nil {
+				s.AddReceivingMiddleware(sg.ServerMiddleware())
+			}
+			cs := connectInMemory(b, s, cg)
+			b.ReportAllocs()
+			b.SetParallelism(16) // 2 cores × 16 = 32 calls in flight
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := cs.CallTool(ctx, params); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
