@@ -3,6 +3,7 @@ package mcpguard
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -62,4 +63,37 @@ func FuzzArguments(f *testing.F) {
 		_ = g.cfg.catalog.admitCall(context.Background(), call)
 		g.cfg.argRules["fetch"].Check(call.Arguments, call.RawArguments)
 	})
+}
+
+// BenchmarkCatalogScale measures, as the catalog grows from 10 to 10,000
+// tools, the per-call admission check and the validation of one listed tool.
+func BenchmarkCatalogScale(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 10000} {
+		c := NewCatalog()
+		tools := make([]*mcp.Tool, n)
+		for i := range n {
+			tools[i] = &mcp.Tool{Name: fmt.Sprintf("tool_%05d", i), Description: "Does a thing for the user.",
+				InputSchema: map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}}}
+		}
+		require.NoError(b, c.Add("s", tools...))
+		g, err := New(WithCatalog(c), WithServerName("s"), WithoutDefaultRules())
+		require.NoError(b, err)
+		call := &Call{Method: methodCallTool, Server: "s", Tool: tools[n/2].Name}
+		require.NoError(b, call.setArguments([]byte(`{"q":"x"}`), nil))
+		b.Run(fmt.Sprintf("admit-call/tools=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if err := g.cfg.catalog.admitCall(context.Background(), call); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		list := &mcp.ListToolsResult{Tools: []*mcp.Tool{tools[n/2]}}
+		b.Run(fmt.Sprintf("validate-one-listed-tool/tools=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := g.cfg.catalog.filterTools(context.Background(), &Call{Server: "s"}, list); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -56,7 +56,8 @@ func BenchmarkInspectToolResult(b *testing.B) {
 		name string
 		para string
 		size int
-	}{{"clean-4KB", clean, 4 << 10}, {"clean-16KB", clean, 16 << 10}, {"clean-1MB", clean, 1 << 20},
+	}{{"clean-1KB", clean, 1 << 10}, {"clean-4KB", clean, 4 << 10}, {"clean-16KB", clean, 16 << 10}, {"clean-1MB", clean, 1 << 20},
+		{"clean-10MB", clean, 10 << 20},
 		{"email-every-300B-16KB", withEmail, 16 << 10}} {
 		size := bc.size
 		text := strings.Repeat(bc.para, size/len(bc.para)+1)[:size]

@@ -193,9 +193,8 @@ func BenchmarkProxyShape(b *testing.B) {
 	params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hello"}}
 
 	b.Run("in-process", func(b *testing.B) {
-		cg := mustGuard(b, mcpguard.WithCertificate(dev.Client), mcpguard.WithTrustedCAs(dev.CAs),
-			mcpguard.WithPeerPins(demo.Pin(dev.Server)), mcpguard.WithTokenExchange(iss, testAudience), mcpguard.WithTokenInHeaderOnly(),
-			mcpguard.WithAuditLog(mcpguard.NewAuditLog(mcpguard.WithRetainedRecords(1024))))
+		cg := mustGuard(b, append(dev.ClientTransport(), mcpguard.WithTokenExchange(iss, testAudience), mcpguard.WithTokenInHeaderOnly(),
+			mcpguard.WithAuditLog(mcpguard.NewAuditLog(mcpguard.WithRetainedRecords(1024))))...)
 		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil)
 		c.AddSendingMiddleware(cg.ClientMiddleware())
 		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: server, HTTPClient: cg.HTTPClient(), MaxRetries: -1}, nil)

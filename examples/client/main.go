@@ -40,9 +40,8 @@ func run(ctx context.Context, dir, url, user, tenant, resource, root string) err
 	if err != nil {
 		return err
 	}
-	g, err := mcpguard.New(mcpguard.WithCertificate(dev.Client), mcpguard.WithTrustedCAs(dev.CAs),
-		mcpguard.WithPeerPins(demo.Pin(dev.Server)), mcpguard.WithTokenExchange(iss, resource),
-		mcpguard.WithAgentID("demo-client"), mcpguard.WithTokenInHeaderOnly(), demo.Rules(root), demo.TenantOwnership())
+	g, err := mcpguard.New(append(dev.ClientTransport(), mcpguard.WithTokenExchange(iss, resource),
+		mcpguard.WithAgentID("demo-client"), mcpguard.WithTokenInHeaderOnly(), demo.Rules(root), demo.TenantOwnership())...)
 	if err != nil {
 		return err
 	}

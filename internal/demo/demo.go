@@ -88,6 +88,18 @@ func LoadDev(dir string) (*Dev, error) {
 	return d, nil
 }
 
+// ServerTransport is mutual TLS for a server of the dev PKI: its
+// certificate, the dev CA, and the dev client's key pinned.
+func (d *Dev) ServerTransport() []mcpguard.Option {
+	return []mcpguard.Option{mcpguard.WithCertificate(d.Server), mcpguard.WithTrustedCAs(d.CAs), mcpguard.WithPeerPins(Pin(d.Client))}
+}
+
+// ClientTransport is mutual TLS for a client of the dev PKI, pinning the
+// dev server's key.
+func (d *Dev) ClientTransport() []mcpguard.Option {
+	return []mcpguard.Option{mcpguard.WithCertificate(d.Client), mcpguard.WithTrustedCAs(d.CAs), mcpguard.WithPeerPins(Pin(d.Server))}
+}
+
 // Pin returns the SPKI pin of a loaded certificate.
 func Pin(c tls.Certificate) string { return mcpguard.SPKIPin(c.Leaf) }
 

@@ -70,9 +70,8 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 		return err
 	}
 	defer audit.Close()
-	opts := []mcpguard.Option{mcpguard.WithServerName("files"), mcpguard.WithAuditLog(audit),
-		mcpguard.WithCertificate(dev.Server), mcpguard.WithTrustedCAs(dev.CAs), mcpguard.WithPeerPins(Pin(dev.Client)),
-		Rules(c.Root), TenantOwnership()}
+	opts := append(dev.ServerTransport(), mcpguard.WithServerName("files"), mcpguard.WithAuditLog(audit),
+		Rules(c.Root), TenantOwnership())
 	if c.RequireTokens {
 		iss, err := Issuer(c.Dir)
 		if err != nil {
@@ -137,8 +136,7 @@ func RunGateway(ctx context.Context, c GatewayConfig) error {
 	var transport mcp.Transport
 	switch {
 	case c.Upstream != "":
-		upOpts = append(upOpts, mcpguard.WithCertificate(dev.Client), mcpguard.WithTrustedCAs(dev.CAs),
-			mcpguard.WithPeerPins(Pin(dev.Server)), mcpguard.WithTokenExchange(iss, c.Resource),
+		upOpts = append(append(upOpts, dev.ClientTransport()...), mcpguard.WithTokenExchange(iss, c.Resource),
 			mcpguard.WithAgentID("mcpguard-gateway"), mcpguard.WithTokenInHeaderOnly())
 	case c.UpstreamCommand != "":
 		f := strings.Fields(c.UpstreamCommand)
@@ -162,9 +160,8 @@ func RunGateway(ctx context.Context, c GatewayConfig) error {
 	defer ucs.Close()
 
 	// Agent side: a server guard, with the upstream's tools.
-	down, err := mcpguard.New(mcpguard.WithServerName("gateway"), mcpguard.WithAuditLog(audit),
-		mcpguard.WithCertificate(dev.Server), mcpguard.WithTrustedCAs(dev.CAs), mcpguard.WithPeerPins(Pin(dev.Client)),
-		TenantOwnership())
+	down, err := mcpguard.New(append(dev.ServerTransport(), mcpguard.WithServerName("gateway"), mcpguard.WithAuditLog(audit),
+		TenantOwnership())...)
 	if err != nil {
 		return err
 	}
