@@ -29,6 +29,7 @@ type Violation struct {
 	Reason string
 }
 
+// Error implements error.
 func (v *Violation) Error() string { return v.Rule + ": " + v.Reason }
 
 func violate(rule, format string, args ...any) *Violation {

@@ -55,6 +55,7 @@ type Error struct {
 	Status      int    `json:"-"`
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	if e.Description == "" {
 		return "token endpoint: " + e.Code
