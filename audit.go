@@ -273,40 +273,55 @@ var ErrAuditSink = errors.New("mcpguard: audit sink failed")
 // the sealed copy. Any failure wraps [ErrAuditSink]; the guard then refuses
 // the call.
 func (l *AuditLog) Append(ctx context.Context, r Record) (Record, error) {
+	r, ticket, err := l.appendQueued(ctx, r)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := l.commit(ticket); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// commit waits until every record up to ticket is durable.
+func (l *AuditLog) commit(ticket uint64) error {
+	if err := l.store.Wait(ticket); err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditSink, err)
+	}
+	return nil
+}
+
+// appendQueued is Append without waiting for the disk: the record is
+// sealed, handed to the sink and queued; it is durable once commit(ticket)
+// returns. Tickets are ordered, so committing a later one commits all
+// earlier ones.
+func (l *AuditLog) appendQueued(ctx context.Context, r Record) (Record, uint64, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.Unlock()
-		return Record{}, fmt.Errorf("%w: log is closed", ErrAuditSink)
+		return Record{}, 0, fmt.Errorf("%w: log is closed", ErrAuditSink)
 	}
 	r.Seq, r.Prev, r.Hash = l.store.Size(), l.last, ""
 	encoded, err := json.Marshal(&r)
 	if err != nil {
-		l.mu.Unlock()
-		return Record{}, fmt.Errorf("mcpguard: audit: encoding record: %w", err)
+		return Record{}, 0, fmt.Errorf("mcpguard: audit: encoding record: %w", err)
 	}
 	line, leaf, err := auditfile.SealLine(encoded)
 	if err != nil {
-		l.mu.Unlock()
-		return Record{}, err
+		return Record{}, 0, err
 	}
 	r.Hash = hex.EncodeToString(leaf[:])
 	if l.sink != nil {
 		if err := l.sink.Write(ctx, &r); err != nil {
-			l.mu.Unlock()
-			return Record{}, fmt.Errorf("%w: %w", ErrAuditSink, err)
+			return Record{}, 0, fmt.Errorf("%w: %w", ErrAuditSink, err)
 		}
 	}
 	ticket, err := l.store.Add(line, leaf)
 	if err != nil {
-		l.mu.Unlock()
-		return Record{}, fmt.Errorf("%w: %w", ErrAuditSink, err)
+		return Record{}, 0, fmt.Errorf("%w: %w", ErrAuditSink, err)
 	}
 	l.keep(r)
-	l.mu.Unlock()
-	if err := l.store.Wait(ticket); err != nil {
-		return Record{}, fmt.Errorf("%w: %w", ErrAuditSink, err)
-	}
-	return r, nil
+	return r, ticket, nil
 }
 
 // recordHash is the hex SHA-256 of 0x00 followed by the JSON encoding of r
@@ -483,10 +498,61 @@ func (g *Guard) record(kind RecordKind, call *Call) Record {
 
 // audit appends r; a failing log refuses the call.
 func (g *Guard) audit(ctx context.Context, r Record) error {
-	if _, err := g.cfg.audit.Append(ctx, r); err != nil {
+	b, batched := ctx.Value(auditBatchKey{}).(*auditBatch)
+	if !batched {
+		if _, err := g.cfg.audit.Append(ctx, r); err != nil {
+			return errorf(CodeUnavailable, "audit", err, "audit log unavailable; refusing to act unaudited")
+		}
+		return nil
+	}
+	_, ticket, err := g.cfg.audit.appendQueued(ctx, r)
+	if err != nil {
+		return errorf(CodeUnavailable, "audit", err, "audit log unavailable; refusing to act unaudited")
+	}
+	b.mu.Lock()
+	b.ticket = max(b.ticket, ticket)
+	b.mu.Unlock()
+	return nil
+}
+
+// auditBatch collects the records one guarded request writes, so that they
+// are committed to disk together at the points where durability matters:
+// before the guard acts (sends the call, runs the tool) and before it
+// returns. One fsync then covers several records.
+type auditBatch struct {
+	mu     sync.Mutex
+	ticket uint64
+}
+
+type auditBatchKey struct{}
+
+func withAuditBatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, auditBatchKey{}, &auditBatch{})
+}
+
+// commitAudit makes the request's records so far durable; an error refuses
+// the request.
+func (g *Guard) commitAudit(ctx context.Context) error {
+	b, ok := ctx.Value(auditBatchKey{}).(*auditBatch)
+	if !ok {
+		return nil
+	}
+	b.mu.Lock()
+	t := b.ticket
+	b.mu.Unlock()
+	if err := g.cfg.audit.commit(t); err != nil {
 		return errorf(CodeUnavailable, "audit", err, "audit log unavailable; refusing to act unaudited")
 	}
 	return nil
+}
+
+// commitBeforeAct commits before the guard acts, unless the deployment chose
+// to commit only before returning (see [WithAuditCommitBeforeReturn]).
+func (g *Guard) commitBeforeAct(ctx context.Context) error {
+	if g.cfg.commitBeforeReturn {
+		return nil
+	}
+	return g.commitAudit(ctx)
 }
 
 // clientFailed records a failed call and returns the error the host sees:

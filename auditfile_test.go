@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpguard/mcpguard"
@@ -310,4 +312,37 @@ func TestProofs(t *testing.T) {
 	require.NoError(t, mcpguard.VerifyInclusion(4, got2.Size, rec.Hash, incl, got2.Root))
 	require.Error(t, mcpguard.VerifyInclusion(5, got2.Size, rec.Hash, incl, got2.Root))
 	_ = bytes.MinRead
+}
+
+// TestRecordsAreDurableBeforeTheGuardActs: when the tool runs, the server's
+// decision record is already on disk, and when the client sends, its decision
+// and exchange records are (checked from the server's handler, which runs
+// after the client sent).
+func TestRecordsAreDurableBeforeTheGuardActs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	log, err := mcpguard.OpenAuditLog(path)
+	require.NoError(t, err)
+	defer log.Close()
+	ts := newTokenSetup(t, []mcpguard.Option{mcpguard.WithAuditLog(log)}, []mcpguard.Option{mcpguard.WithAuditLog(log)})
+	var onDisk []mcpguard.Record
+	s := mcp.NewServer(&mcp.Implementation{Name: "files", Version: "v1"}, nil)
+	s.AddTool(&mcp.Tool{Name: "echo", InputSchema: map[string]any{"type": "object"}},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			recs, _, err := mcpguard.ReadAuditFile(path) // what a crash now would leave
+			require.NoError(t, err)
+			onDisk = recs
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+		})
+	s.AddReceivingMiddleware(ts.server.ServerMiddleware())
+	cs := connectInMemory(t, s, ts.client)
+	_, err = cs.CallTool(ts.ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{}})
+	require.NoError(t, err)
+	var kinds []string
+	for _, r := range onDisk {
+		kinds = append(kinds, string(r.Side)+"/"+string(r.Kind))
+	}
+	require.Equal(t, []string{"client/decision", "client/exchange", "server/decision"}, kinds)
+	all, _, err := mcpguard.ReadAuditFile(path)
+	require.NoError(t, err)
+	require.Len(t, all, 5, "and everything before the result returned")
 }

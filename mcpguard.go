@@ -375,7 +375,12 @@ func (g *Guard) ClientMiddleware() mcp.Middleware {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			switch method {
 			case methodCallTool, methodReadResource, methodGetPrompt, methodListTools:
-				return g.clientHandle(ctx, next, method, req)
+				ctx = withAuditBatch(ctx)
+				res, err := g.clientHandle(ctx, next, method, req)
+				if cerr := g.commitAudit(ctx); cerr != nil {
+					return nil, cerr
+				}
+				return res, err
 			}
 			return next(ctx, method, req)
 		}
@@ -393,7 +398,11 @@ func (g *Guard) ServerMiddleware() mcp.Middleware {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			switch method {
 			case methodCallTool, methodReadResource, methodGetPrompt, methodListTools:
+				ctx = withAuditBatch(ctx)
 				res, err := g.serverHandle(ctx, next, method, req)
+				if cerr := g.commitAudit(ctx); cerr != nil {
+					return nil, toWireError(cerr)
+				}
 				return res, toWireError(err)
 			}
 			return next(ctx, method, req)
@@ -508,6 +517,9 @@ func (g *Guard) clientHandle(ctx context.Context, next mcp.MethodHandler, method
 		p2.Meta = withMeta(p.Meta, meta...)
 		send = &mcp.ClientRequest[*mcp.ReadResourceParams]{Session: cs, Params: &p2}
 	}
+	if err := g.commitBeforeAct(ctx); err != nil {
+		return nil, withRequestID(err, call.RequestID)
+	}
 	res, err := next(ctx, method, send)
 	if err != nil {
 		return nil, g.clientFailed(ctx, call, err)
@@ -576,6 +588,9 @@ func (g *Guard) serverHandle(ctx context.Context, next mcp.MethodHandler, method
 		p := *r.Params
 		p.Meta = withoutGuardMeta(p.Meta)
 		fwd = &mcp.ReadResourceRequest{Session: r.Session, Params: &p, Extra: r.Extra}
+	}
+	if err := g.commitBeforeAct(ctx); err != nil {
+		return nil, withRequestID(err, call.RequestID)
 	}
 	res, err := next(ctx, method, fwd)
 	if err != nil {

@@ -56,6 +56,9 @@ type config struct {
 	// tokenHeaderOnly keeps the per-call token out of _meta, for hosts whose
 	// transports all carry it in the Authorization header.
 	tokenHeaderOnly bool
+	// commitBeforeReturn makes audit records durable only before the guard
+	// returns, not also before it acts.
+	commitBeforeReturn bool
 }
 
 // catalogStage is the tool catalog: it admits or refuses calls and filters
@@ -744,4 +747,18 @@ func compileRules(r *ArgumentRules) (*argrules.Set, error) {
 		s.Args[arg] = append(s.Args[arg], &argrules.Enum{Values: vals})
 	}
 	return s, nil
+}
+
+// WithAuditCommitBeforeReturn makes a request's audit records durable once,
+// before the guard returns its result or refusal, instead of also before the
+// guard acts (sends the call on the client, runs the tool on the server).
+// Calls get faster with a durable log (one fsync per side instead of two),
+// at a price: after a crash, a call that was sent or a tool that ran may lack
+// its records if the process died before returning. The default — commit
+// before acting — never acts unaudited.
+func WithAuditCommitBeforeReturn() Option {
+	return optionFunc(func(c *config) error {
+		c.commitBeforeReturn = true
+		return nil
+	})
 }

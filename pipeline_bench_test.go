@@ -75,6 +75,9 @@ func guardsFor(b *testing.B, controls string, s *mcp.Server) (*mcpguard.Guard, *
 	case "full":
 		sg, cg, fctx := fullGuards(b, s)
 		return sg, cg, fctx
+	case "full-commit-before-return":
+		sg, cg, fctx := fullGuards(b, s, mcpguard.WithAuditCommitBeforeReturn())
+		return sg, cg, fctx
 	}
 	return mustGuard(b, append(so, base...)...), mustGuard(b, append(co, base...)...), ctx
 }
@@ -82,7 +85,7 @@ func guardsFor(b *testing.B, controls string, s *mcp.Server) (*mcpguard.Guard, *
 // fullGuards turns every in-process control on: catalog, argument rules,
 // policy, token exchange (EdDSA) and verification, default inspection, and
 // a durable audit file.
-func fullGuards(b *testing.B, s *mcp.Server) (*mcpguard.Guard, *mcpguard.Guard, context.Context) {
+func fullGuards(b *testing.B, s *mcp.Server, extra ...mcpguard.Option) (*mcpguard.Guard, *mcpguard.Guard, context.Context) {
 	c, err := mcpguard.SnapshotCatalog(context.Background(), connectInMemory(b, s, nil), "bench")
 	require.NoError(b, err)
 	rules := mcpguard.WithArgumentRules(mcpguard.ArgumentRules{Tool: "fetch", URLs: map[string]mcpguard.URLRule{"url": {}}})
@@ -95,14 +98,15 @@ func fullGuards(b *testing.B, s *mcp.Server) (*mcpguard.Guard, *mcpguard.Guard, 
 	b.Cleanup(func() { _ = log.Close() })
 	session, err := iss.SessionToken(mcpguard.Subject{User: "bench"}, 0)
 	require.NoError(b, err)
-	sg := mustGuard(b, mcpguard.WithAuditLog(log), mcpguard.WithCatalog(c), mcpguard.WithServerName("bench"), rules,
-		mcpguard.WithPolicy(denyText), mcpguard.WithTokenVerifier(v))
-	cg := mustGuard(b, mcpguard.WithAuditLog(log), mcpguard.WithCatalog(c), rules, mcpguard.WithPolicy(denyText),
-		mcpguard.WithTokenExchange(iss, testAudience))
+	sg := mustGuard(b, append([]mcpguard.Option{mcpguard.WithAuditLog(log), mcpguard.WithCatalog(c), mcpguard.WithServerName("bench"), rules,
+		mcpguard.WithPolicy(denyText), mcpguard.WithTokenVerifier(v)}, extra...)...)
+	cg := mustGuard(b, append([]mcpguard.Option{mcpguard.WithAuditLog(log), mcpguard.WithCatalog(c), rules, mcpguard.WithPolicy(denyText),
+		mcpguard.WithTokenExchange(iss, testAudience)}, extra...)...)
 	return sg, cg, mcpguard.WithIdentity(context.Background(), mcpguard.Identity{User: "bench", SessionToken: session})
 }
 
-var pipelineVariants = []string{"unguarded", "audit-only", "policy", "inspection", "catalog+rules", "exchange", "durable-audit", "full"}
+var pipelineVariants = []string{"unguarded", "audit-only", "policy", "inspection", "catalog+rules", "exchange", "durable-audit", "full",
+	"full-commit-before-return"}
 
 // BenchmarkPipelineInMemory is one tools/call with a 4 KB result over
 // in-memory transports: unguarded, each control alone (guards on both

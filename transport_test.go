@@ -351,9 +351,14 @@ func TestCertificateFilesAreReloaded(t *testing.T) {
 	cg := mustGuard(t, mcpguard.WithCertificateFiles(certFile, keyFile), mcpguard.WithTrustedCAs(d.CA.Pool()))
 
 	call := func() string {
-		// A rotated certificate applies to new connections.
-		cg.HTTPClient().CloseIdleConnections()
-		cs, err := connectMTLS(context.Background(), url, cg, "")
+		// A rotated certificate applies to new connections: this client
+		// makes one per request.
+		cfg := cg.ClientTLSConfig()
+		cfg.ServerName = "localhost"
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+		c := mcp.NewClient(&mcp.Implementation{Name: "agent-host", Version: "v1"}, nil)
+		c.AddSendingMiddleware(cg.ClientMiddleware())
+		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
 		require.NoError(t, err)
 		defer cs.Close()
 		_, err = callEcho(context.Background(), cs, "x")
