@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -408,7 +409,7 @@ func (g *Guard) inspectToolResult(ctx context.Context, call *Call, res *mcp.Call
 		return out, in, walkError(err)
 	}
 	cp := *out
-	cp.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	cp.Meta = withFindings(res.Meta, in)
 	return &cp, in, nil
 }
 
@@ -423,7 +424,7 @@ func (g *Guard) inspectReadResult(ctx context.Context, call *Call, res *mcp.Read
 		return out, in, walkError(err)
 	}
 	cp := *out
-	cp.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	cp.Meta = withFindings(res.Meta, in)
 	return &cp, in, nil
 }
 
@@ -438,8 +439,22 @@ func (g *Guard) inspectPromptResult(ctx context.Context, call *Call, res *mcp.Ge
 		return out, in, walkError(err)
 	}
 	cp := *out
-	cp.Meta = withMetaValue(res.Meta, MetaFindingsKey, in.metaFindings())
+	cp.Meta = withFindings(res.Meta, in)
 	return &cp, in, nil
+}
+
+// withFindings returns a copy of m listing the inspection's findings after
+// those an earlier guard (the server's, a gateway's) already listed there.
+func withFindings(m mcp.Meta, in *inspection) mcp.Meta {
+	earlier, _ := m[MetaFindingsKey].([]any)
+	all := slices.Clone(earlier)
+	for _, f := range in.metaFindings() {
+		// The same finding reported by both guards is listed once.
+		if !slices.ContainsFunc(earlier, func(e any) bool { return reflect.DeepEqual(e, f) }) {
+			all = append(all, f)
+		}
+	}
+	return withMetaValue(m, MetaFindingsKey, all)
 }
 
 // withMetaValue returns a copy of m with key set to v.

@@ -18,6 +18,10 @@ func TestQuickstartShowsEveryControl(t *testing.T) {
 	require.NotContains(t, s, "AKIA4HK2WQ7ZNR5TXPLM", "the secret must never be printed")
 	require.Contains(t, s, "mcpguard: unauthenticated: token type \"session+jwt\" is not a per-call access token")
 	require.Contains(t, s, "refused at the TLS handshake")
+	require.Contains(t, s, "rule:instruction-override")
+	require.Contains(t, s, "rule:zero-width")
+	require.Contains(t, s, "the model is offered [fetch_page read_file] (send_email was removed)")
+	require.Contains(t, s, `code=denied stage=catalog: tool "send_email" is not in the catalog`)
 	require.Contains(t, s, "client exchange   issued")
 	require.Contains(t, s, "chain verified")
 }
