@@ -530,3 +530,40 @@ func TestRemoteExchangerPrivateKeyJWT(t *testing.T) {
 	_, err = bad.Exchange(context.Background(), exchangeFor("s", "echo", `{}`, ""))
 	require.ErrorContains(t, err, "invalid_client")
 }
+
+// TestClockSkew: an issuer whose clock runs ahead or behind the server's by
+// less than the skew is accepted; by more, its tokens are refused, with a
+// clear reason, and nothing runs.
+func TestClockSkew(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		offset time.Duration
+		want   string
+	}{
+		{"ahead-within-skew", 20 * time.Second, ""},
+		{"behind-within-skew", -20 * time.Second, ""},
+		{"ahead-beyond-skew", 2 * time.Minute, "not yet valid"},
+		{"behind-beyond-skew", -3 * time.Minute, "token expired"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			iss, err := mcpguard.NewIssuer("https://issuer.test", mcpguard.WithIssuerClock(func() time.Time { return time.Now().Add(tc.offset) }))
+			require.NoError(t, err)
+			v, err := mcpguard.NewTokenVerifier(iss.URL(), testAudience, iss)
+			require.NoError(t, err)
+			var executed atomic.Int64
+			sg := mustGuard(t, mcpguard.WithTokenVerifier(v))
+			cg := mustGuard(t, mcpguard.WithTokenExchange(iss, testAudience))
+			session, err := iss.SessionToken(mcpguard.Subject{User: "alice"}, time.Hour)
+			require.NoError(t, err)
+			cs := connectInMemory(t, newTestServer(sg, &executed), cg)
+			_, err = callEcho(mcpguard.WithIdentity(context.Background(), mcpguard.Identity{User: "alice", SessionToken: session}), cs, "x")
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.EqualValues(t, 1, executed.Load())
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			require.Zero(t, executed.Load())
+		})
+	}
+}
