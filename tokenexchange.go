@@ -298,7 +298,7 @@ func (v *TokenVerifier) Verify(ctx context.Context, token string) (*TokenClaims,
 	if err != nil {
 		return nil, errorf(CodeUnavailable, "token", err, "issuer keys unavailable")
 	}
-	h, c, err := jwtx.Verify([]byte(token), keys)
+	c, err := jwtx.VerifyParsed([]byte(token), h, keys)
 	if err != nil {
 		return nil, errorf(CodeUnauthenticated, "token", err, "per-call token rejected")
 	}

@@ -182,7 +182,7 @@ func (u *URL) Check(v any) *Violation {
 	if len(schemes) == 0 {
 		schemes = []string{"https"}
 	}
-	if !contains(schemes, strings.ToLower(pu.Scheme)) {
+	if !slices.Contains(schemes, strings.ToLower(pu.Scheme)) {
 		return violate("url", "scheme %q not allowed", pu.Scheme)
 	}
 	if pu.User != nil {
@@ -226,15 +226,6 @@ func hostAllowed(hosts []string, host string) bool {
 	for _, h := range hosts {
 		h = strings.ToLower(h)
 		if h == host || strings.HasPrefix(h, ".") && strings.HasSuffix(host, h) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
 			return true
 		}
 	}
@@ -314,7 +305,7 @@ func (e *Enum) Check(v any) *Violation {
 	default:
 		return violate("enum", "must be one of the allowed values, got %s", typeName(v))
 	}
-	if !contains(e.Values, s) {
+	if !slices.Contains(e.Values, s) {
 		return violate("enum", "value not among the allowed ones")
 	}
 	return nil
@@ -366,7 +357,7 @@ func findKey(v any, keys []string, depth int) string {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			if contains(keys, k) {
+			if slices.Contains(keys, k) {
 				return k
 			}
 			if f := findKey(e, keys, depth+1); f != "" {

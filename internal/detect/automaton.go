@@ -109,12 +109,3 @@ func (a *automaton) scan(s string, minDigits int) (hits []hit, runs [][2]int) {
 	}
 	return hits, runs
 }
-
-func containsInt(l []int, v int) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}

@@ -161,7 +161,7 @@ func (i *Issuer) Exchange(ctx context.Context, r *Request) (*Issued, error) {
 	if r.Audience == "" {
 		return nil, fmt.Errorf("%w: an audience (resource) is required", ErrInvalidTarget)
 	}
-	if len(i.Audiences) > 0 && !contains(i.Audiences, r.Audience) {
+	if len(i.Audiences) > 0 && !slices.Contains(i.Audiences, r.Audience) {
 		return nil, fmt.Errorf("%w: audience %q is not served by this issuer", ErrInvalidTarget, r.Audience)
 	}
 	if len(r.Scopes) == 0 {
@@ -172,7 +172,7 @@ func (i *Issuer) Exchange(ctx context.Context, r *Request) (*Issued, error) {
 			return nil, fmt.Errorf("%w: malformed scope", ErrInvalidScope)
 		}
 	}
-	if r.Tool != "" && !contains(r.Scopes, "tools:call:"+r.Tool) {
+	if r.Tool != "" && !slices.Contains(r.Scopes, "tools:call:"+r.Tool) {
 		return nil, fmt.Errorf("%w: scope does not cover the bound tool", ErrInvalidScope)
 	}
 	ttl := r.TTL
@@ -200,15 +200,6 @@ func (i *Issuer) Exchange(ctx context.Context, r *Request) (*Issued, error) {
 		return nil, err
 	}
 	return &Issued{Token: string(b), ID: c.ID, Scopes: r.Scopes, Expiry: exp, Subject: sub}, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // binding is the RFC 9396 authorization_details entry that binds a token

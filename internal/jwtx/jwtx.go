@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -102,14 +103,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 }
 
 // Contains reports whether aud holds s.
-func (a Audience) Contains(s string) bool {
-	for _, v := range a {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (a Audience) Contains(s string) bool { return slices.Contains(a, s) }
 
 // Header is the part of the protected header mcpguard looks at.
 type Header struct {
@@ -261,25 +255,32 @@ func Verify(token []byte, keys map[string]Key) (*Header, *Claims, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	c, err := VerifyParsed(token, h, keys)
+	return h, c, err
+}
+
+// VerifyParsed is Verify for a token whose header ParseHeader already
+// returned (callers that need the kid first to find the keys).
+func VerifyParsed(token []byte, h *Header, keys map[string]Key) (*Claims, error) {
 	k, ok := keys[h.Kid]
 	if !ok || h.Kid == "" {
-		return h, nil, ErrUnknownKey
+		return nil, ErrUnknownKey
 	}
 	if k.Alg != h.Alg {
 		// Algorithm confusion: the key decides the algorithm, never the
 		// token.
-		return h, nil, fmt.Errorf("%w: %s token for a %s key", ErrAlgorithm, h.Alg, k.Alg)
+		return nil, fmt.Errorf("%w: %s token for a %s key", ErrAlgorithm, h.Alg, k.Alg)
 	}
 	payload, err := jws.Verify(token, jws.WithKey(allowedAlgs[k.Alg], k.Pub))
 	if err != nil {
-		return h, nil, ErrSignature
+		return nil, ErrSignature
 	}
 	var c Claims
 	d := json.NewDecoder(bytes.NewReader(payload))
 	if err := d.Decode(&c); err != nil {
-		return h, nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
-	return h, &c, nil
+	return &c, nil
 }
 
 // UnverifiedID returns the jti of a JWT without verifying it, for audit
