@@ -122,6 +122,7 @@ type AuditLog struct {
 	signer *CheckpointSigner
 	retain int
 	every  int
+	sync   time.Duration
 	store  auditlog.Store
 
 	mu      sync.Mutex
@@ -168,6 +169,21 @@ func WithCommitTimeout(d time.Duration) AuditLogOption {
 	}
 }
 
+// WithSyncInterval trades a bounded window of durability for latency, as
+// auditd's incremental_async flush and PostgreSQL's synchronous_commit=off
+// do. By default (0) a file log fsyncs before Append returns, so a call is
+// acknowledged only once its records would survive power loss; one caller
+// then waits for an fsync at each commit point of a call. With d > 0,
+// Append returns once the record is written to the file — it survives a
+// crash or kill of this process, because the kernel holds it — and a
+// background flusher fsyncs within d: an operating-system crash or power
+// loss can lose up to the last d of records. A failed background fsync
+// poisons the log: every later Append fails and the guard refuses calls.
+// Ignored by in-memory logs.
+func WithSyncInterval(d time.Duration) AuditLogOption {
+	return func(l *AuditLog) { l.sync = max(d, 0) }
+}
+
 // NewAuditLog returns an empty in-memory log.
 func NewAuditLog(opts ...AuditLogOption) *AuditLog {
 	l := &AuditLog{every: 1000, store: auditlog.Store{Timeout: 5 * time.Second}}
@@ -196,7 +212,7 @@ func OpenAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	w, err := auditfile.Open(path, size, maxAuditBacklog)
+	w, err := auditfile.Open(path, size, maxAuditBacklog, l.sync)
 	if err != nil {
 		return nil, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
 	}

@@ -75,20 +75,26 @@ func guardsFor(b *testing.B, controls string, s *mcp.Server) (*mcpguard.Guard, *
 		require.NoError(b, err)
 		b.Cleanup(func() { _ = log.Close() })
 		base = []mcpguard.Option{mcpguard.WithoutDefaultRules(), mcpguard.WithAuditLog(log)}
-	case "full":
-		sg, cg, fctx := fullGuards(b, s)
-		return sg, cg, fctx
-	case "full-commit-before-return":
-		sg, cg, fctx := fullGuards(b, s, mcpguard.WithAuditCommitBeforeReturn())
-		return sg, cg, fctx
+	case "full", "full-commit-before-return", "full-sync-10ms":
+		return fullGuards(b, s, controls)
 	}
 	return mustGuard(b, append(so, base...)...), mustGuard(b, append(co, base...)...), ctx
 }
 
 // fullGuards turns every in-process control on: catalog, argument rules,
 // policy, token exchange (EdDSA) and verification, default inspection, and
-// a durable audit file.
-func fullGuards(b *testing.B, s *mcp.Server, extra ...mcpguard.Option) (*mcpguard.Guard, *mcpguard.Guard, context.Context) {
+// a durable audit file. The variant "full-commit-before-return" commits the
+// audit records once per call and side; "full-sync-10ms" releases a call
+// once its records are written and fsyncs them within 10 ms.
+func fullGuards(b *testing.B, s *mcp.Server, variant string) (*mcpguard.Guard, *mcpguard.Guard, context.Context) {
+	var extra []mcpguard.Option
+	logOpts := []mcpguard.AuditLogOption{mcpguard.WithRetainedRecords(1024)}
+	switch variant {
+	case "full-commit-before-return":
+		extra = append(extra, mcpguard.WithAuditCommitBeforeReturn())
+	case "full-sync-10ms":
+		logOpts = append(logOpts, mcpguard.WithSyncInterval(10*time.Millisecond))
+	}
 	c, err := mcpguard.SnapshotCatalog(context.Background(), connectInMemory(b, s, nil), "bench")
 	require.NoError(b, err)
 	rules := mcpguard.WithArgumentRules(mcpguard.ArgumentRules{Tool: "fetch", URLs: map[string]mcpguard.URLRule{"url": {}}})
@@ -96,7 +102,7 @@ func fullGuards(b *testing.B, s *mcp.Server, extra ...mcpguard.Option) (*mcpguar
 	require.NoError(b, err)
 	v, err := mcpguard.NewTokenVerifier(iss.URL(), testAudience, iss)
 	require.NoError(b, err)
-	log, err := mcpguard.OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), mcpguard.WithRetainedRecords(1024))
+	log, err := mcpguard.OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), logOpts...)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = log.Close() })
 	session, err := iss.SessionToken(mcpguard.Subject{User: "bench"}, 0)
@@ -109,7 +115,7 @@ func fullGuards(b *testing.B, s *mcp.Server, extra ...mcpguard.Option) (*mcpguar
 }
 
 var pipelineVariants = []string{"unguarded", "audit-only", "policy", "inspection", "catalog+rules", "exchange", "durable-audit", "full",
-	"full-commit-before-return"}
+	"full-commit-before-return", "full-sync-10ms"}
 
 // BenchmarkPipelineInMemory is one tools/call with a 4 KB result over
 // in-memory transports: unguarded, each control alone (guards on both
@@ -136,7 +142,7 @@ func BenchmarkPipelineInMemory(b *testing.B) {
 func BenchmarkPipelineMTLS(b *testing.B) {
 	params := &mcp.CallToolParams{Name: "fetch", Arguments: map[string]any{"url": "https://example.com/a"}}
 	d := devPKI(b)
-	for _, v := range []string{"unguarded", "full"} {
+	for _, v := range []string{"unguarded", "full", "full-sync-10ms"} {
 		b.Run(v, func(b *testing.B) {
 			s := newBenchServer(nil)
 			transportOpts := func(own tls.Certificate, peer string) []mcpguard.Option {
@@ -151,9 +157,9 @@ func BenchmarkPipelineMTLS(b *testing.B) {
 			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
 			srv := httptestTLS(b, h, tsg.ServerTLSConfig())
 			hc := tcg.HTTPClient()
-			if v == "full" {
+			if v != "unguarded" {
 				var sg *mcpguard.Guard
-				sg, cg, ctx = fullGuards(b, s)
+				sg, cg, ctx = fullGuards(b, s, v)
 				s.AddReceivingMiddleware(sg.ServerMiddleware())
 			}
 			c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil)

@@ -3,6 +3,12 @@
 // writer is released only once its line is durable. On open, a torn last
 // line (a crash in the middle of a write) is cut off; nothing that was
 // acknowledged can be in it.
+//
+// With a sync interval, a writer is released once its line is written to
+// the file (the kernel holds it: it survives a crash of this process) and a
+// background flusher fsyncs at most one interval later; an operating-system
+// crash can then lose the last interval's lines. A failed fsync poisons the
+// writer: every later Enqueue and Wait fails.
 package auditfile
 
 import (
@@ -74,15 +80,25 @@ type Writer struct {
 	pending  []byte
 	spare    []byte
 	enqueued uint64 // tickets handed out
-	durable  uint64 // tickets on disk
+	durable  uint64 // tickets released: written, and synced unless interval > 0
 	flushing bool
 	err      error
+
+	interval time.Duration // 0: fsync before releasing anyone
+	unsynced bool          // written since the last fsync
+	stop     chan struct{} // closes the background flusher
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 // Open opens path for appending, first cutting it to size bytes (the
 // complete part reported by Scan); maxBacklog bounds the bytes waiting for
-// the disk.
-func Open(path string, size int64, maxBacklog int) (*Writer, error) {
+// the disk. syncInterval 0 fsyncs before releasing a writer; above 0 it is
+// the longest a written line waits for its fsync.
+func Open(path string, size int64, maxBacklog int, syncInterval time.Duration) (*Writer, error) {
+	if syncInterval < 0 {
+		return nil, errors.New("auditfile: negative sync interval")
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -106,9 +122,53 @@ func Open(path string, size int64, maxBacklog int) (*Writer, error) {
 		f.Close()
 		return nil, err
 	}
-	w := &Writer{f: f, maxBacklog: maxBacklog}
+	w := &Writer{f: f, maxBacklog: maxBacklog, interval: syncInterval}
 	w.cond = sync.NewCond(&w.mu)
+	if syncInterval > 0 {
+		w.stop, w.stopped = make(chan struct{}), make(chan struct{})
+		go w.syncLoop()
+	}
 	return w, nil
+}
+
+// syncLoop fsyncs written lines every interval until Close.
+func (w *Writer) syncLoop() {
+	defer close(w.stopped)
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			_ = w.syncWritten()
+		}
+	}
+}
+
+// syncWritten fsyncs what was written since the last fsync. A failure
+// poisons the writer: the kernel may have dropped the unsynced pages, so
+// nothing later may be acknowledged as if the log were intact.
+func (w *Writer) syncWritten() error {
+	w.mu.Lock()
+	if !w.unsynced || w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	w.unsynced = false
+	w.mu.Unlock()
+	if err := w.f.Sync(); err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = fmt.Errorf("auditfile: background fsync: %w", err)
+		}
+		w.cond.Broadcast()
+		err = w.err
+		w.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // Enqueue adds a line (without its newline) and returns its ticket. The
@@ -149,16 +209,20 @@ func (w *Writer) Wait(ticket uint64, timeout time.Duration) error {
 			w.pending, w.spare = w.spare[:0], nil
 			w.mu.Unlock()
 			_, err := w.f.Write(buf)
-			if err == nil {
+			if err == nil && w.interval == 0 {
 				err = w.f.Sync()
 			}
 			w.mu.Lock()
 			w.flushing = false
 			w.spare = buf[:0]
-			if err != nil {
-				w.err = fmt.Errorf("auditfile: %w", err)
-			} else {
+			switch {
+			case err != nil:
+				if w.err == nil {
+					w.err = fmt.Errorf("auditfile: %w", err)
+				}
+			default:
 				w.durable = upto
+				w.unsynced = w.unsynced || w.interval > 0
 			}
 			w.cond.Broadcast()
 			continue
@@ -182,12 +246,21 @@ func waitWithDeadline(c *sync.Cond, deadline time.Time) {
 	t.Stop()
 }
 
-// Close flushes what is pending and closes the file.
+// Close flushes what is pending, fsyncs it and closes the file.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	t := w.enqueued
 	w.mu.Unlock()
 	err := w.Wait(t, time.Minute)
+	if w.stop != nil {
+		w.stopOnce.Do(func() {
+			close(w.stop)
+			<-w.stopped
+		})
+		if serr := w.syncWritten(); err == nil {
+			err = serr
+		}
+	}
 	w.mu.Lock()
 	if w.err == nil {
 		w.err = ErrClosed
