@@ -3,6 +3,7 @@ package mcpguard_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -215,13 +216,20 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("upstream-dies-mid-call", func(t *testing.T) {
-		started := make(chan struct{})
+		started, quit := make(chan struct{}), make(chan struct{})
 		s := mcp.NewServer(&mcp.Implementation{Name: "dying", Version: "v1"}, nil)
 		s.AddTool(&mcp.Tool{Name: "hang", InputSchema: map[string]any{"type": "object"}},
 			func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				close(started)
-				<-ctx.Done()
-				return nil, ctx.Err()
+				// The session outlives its killed connections, so the
+				// handler's context need not end; quit lets the server
+				// shut down once the test has seen the failure.
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-quit:
+					return nil, errors.New("test over")
+				}
 			})
 		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
 		srv := newRawServer(t, h)
@@ -231,10 +239,11 @@ func TestFaults(t *testing.T) {
 		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: srv.URL, MaxRetries: -1}, nil)
 		require.NoError(t, err)
 		defer cs.Close()
+		defer close(quit) // before cs.Close, whose DELETE waits for the handler
 		go func() {
 			<-started
+			srv.Listener.Close()
 			srv.CloseClientConnections()
-			srv.Close()
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
+	"github.com/mcpguard/mcpguard/internal/boundcache"
 	"github.com/mcpguard/mcpguard/internal/issuer"
 	"github.com/mcpguard/mcpguard/internal/jwks"
 	"github.com/mcpguard/mcpguard/internal/jwtx"
@@ -94,6 +95,19 @@ type exchangeStage struct {
 	ttl      time.Duration
 	timeout  time.Duration
 	actor    string
+	// subjectIDs caches the jti of session tokens for the exchange
+	// records: a host presents the same session token on every call.
+	subjectIDs boundcache.Cache[string, string]
+}
+
+// subjectID names a session token in the audit without holding it.
+func (st *exchangeStage) subjectID(token string) string {
+	if id, ok := st.subjectIDs.Load(token); ok {
+		return id
+	}
+	id := jwtx.UnverifiedID(token)
+	st.subjectIDs.Store(token, id)
+	return id
 }
 
 // mint obtains the per-call token for an admitted call and records the
@@ -114,7 +128,7 @@ func (g *Guard) mint(ctx context.Context, call *Call, d Decision) (*Token, error
 	if id.SessionToken == "" {
 		return fail(errorf(CodeUnauthenticated, "exchange", nil, "no session token for this call (set Identity.SessionToken)"))
 	}
-	rec.SubjectTokenID = jwtx.UnverifiedID(id.SessionToken)
+	rec.SubjectTokenID = st.subjectID(id.SessionToken)
 	req := &ExchangeRequest{
 		SubjectToken: id.SessionToken, Audience: st.audience, TTL: st.ttl, Actor: st.actor,
 		Scopes: append([]string{ToolScope(call.Tool)}, d.Scopes...),

@@ -21,7 +21,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // MaxTokenBytes bounds the size of a token accepted for parsing.
@@ -206,18 +205,27 @@ func fits(alg string, pub crypto.PublicKey) bool {
 
 // Sign returns a compact JWS of claims with the given typ and kid.
 func Sign(c *Claims, typ, kid, alg string, key crypto.Signer) ([]byte, error) {
-	a, ok := allowedAlgs[alg]
-	if !ok {
+	if _, ok := allowedAlgs[alg]; !ok {
 		return nil, ErrAlgorithm
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
 	}
-	h := jws.NewHeaders()
-	_ = h.Set(jws.TypeKey, typ)
-	_ = h.Set(jws.KeyIDKey, kid)
-	return jws.Sign(payload, jws.WithKey(a, key, jws.WithProtectedHeaders(h)))
+	header, err := json.Marshal(Header{Alg: alg, Typ: typ, Kid: kid})
+	if err != nil {
+		return nil, err
+	}
+	token := make([]byte, 0, b64.EncodedLen(len(header))+b64.EncodedLen(len(payload))+b64.EncodedLen(512)+2)
+	token = b64.AppendEncode(token, header)
+	token = append(token, '.')
+	token = b64.AppendEncode(token, payload)
+	sig, err := signRaw(alg, key, token)
+	if err != nil {
+		return nil, err
+	}
+	token = append(token, '.')
+	return b64.AppendEncode(token, sig), nil
 }
 
 // ParseHeader decodes and checks the protected header of a compact JWS.
@@ -230,7 +238,7 @@ func ParseHeader(token []byte) (*Header, error) {
 	}
 	seg := token[:bytes.IndexByte(token, '.')]
 	raw := make([]byte, base64.RawURLEncoding.DecodedLen(len(seg)))
-	n, err := base64.RawURLEncoding.Decode(raw, seg)
+	n, err := b64.Decode(raw, seg)
 	if err != nil {
 		return nil, ErrMalformed
 	}
@@ -271,13 +279,26 @@ func VerifyParsed(token []byte, h *Header, keys map[string]Key) (*Claims, error)
 		// token.
 		return nil, fmt.Errorf("%w: %s token for a %s key", ErrAlgorithm, h.Alg, k.Alg)
 	}
-	payload, err := jws.Verify(token, jws.WithKey(allowedAlgs[k.Alg], k.Pub))
+	if len(token) > MaxTokenBytes {
+		return nil, ErrTooLarge
+	}
+	first, last := bytes.IndexByte(token, '.'), bytes.LastIndexByte(token, '.')
+	if first < 0 || first == last {
+		return nil, ErrMalformed
+	}
+	sig, err := b64.DecodeString(string(token[last+1:]))
 	if err != nil {
+		return nil, ErrMalformed
+	}
+	if !verifyRaw(k, token[:last], sig) {
 		return nil, ErrSignature
 	}
+	payload, err := b64.DecodeString(string(token[first+1 : last]))
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload encoding", ErrMalformed)
+	}
 	var c Claims
-	d := json.NewDecoder(bytes.NewReader(payload))
-	if err := d.Decode(&c); err != nil {
+	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	return &c, nil
