@@ -1,6 +1,7 @@
 package mcpguard
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -234,7 +235,9 @@ func LoadAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
 }
 
 // load verifies the file at path and loads it, returning the length of its
-// complete part.
+// complete part. The leaf hashes come from the verification pass; the
+// second pass only decodes the records of the retained window, so opening a
+// large log costs one hashing pass, not a JSON decode per record.
 func (l *AuditLog) load(path string) (int64, error) {
 	if _, err := os.Stat(path); err != nil {
 		return 0, err
@@ -243,25 +246,48 @@ func (l *AuditLog) load(path string) (int64, error) {
 	if l.signer != nil {
 		verifier = l.signer.verifier
 	}
-	rep, err := auditfile.Verify(path, verifier, false)
+	rep, err := auditfile.Verify(path, verifier, true)
 	if err != nil {
 		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
 	}
 	if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
 		return 0, &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
 	}
-	size, err := auditfile.ReadLines(path, func(line []byte, leaf merkle.Hash) error {
-		var r Record
-		if err := json.Unmarshal(line, &r); err != nil {
-			return err
+	window := rep.Records
+	if l.retain > 0 {
+		window = min(window, uint64(l.retain))
+	}
+	var i uint64
+	size, _, err := auditfile.Scan(path, func(line []byte) error {
+		if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
+			note, err := auditfile.ParseCheckpointLine(line)
+			if err != nil {
+				return err
+			}
+			cp, err := auditfile.ParseNoteUnverified(note)
+			if err != nil {
+				return err
+			}
+			l.store.RestoreCheckpoint(auditlog.Signed{Checkpoint: cp, Note: note})
+			return nil
 		}
-		l.keep(r)
-		l.store.Restore(leaf)
-		return nil
-	}, func(cp checkpoint.Checkpoint, note string) error {
-		l.store.RestoreCheckpoint(auditlog.Signed{Checkpoint: cp, Note: note})
+		if i >= rep.Records {
+			return fmt.Errorf("log changed while it was opened")
+		}
+		if i >= rep.Records-window {
+			var r Record
+			if err := json.Unmarshal(line, &r); err != nil {
+				return err
+			}
+			l.keep(r)
+		}
+		l.store.Restore(rep.Leaves[i])
+		i++
 		return nil
 	})
+	if err == nil && i != rep.Records {
+		err = fmt.Errorf("log changed while it was opened")
+	}
 	if err != nil {
 		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
 	}

@@ -355,3 +355,40 @@ func TestRecordsAreDurableBeforeTheGuardActs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 5, "and everything before the result returned")
 }
+
+// Reopening a log loads only the retained window of records, but every
+// leaf: proofs still cover the whole file and the chain continues.
+func TestAuditFileReopenKeepsWindow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	signer := newSigner(t)
+	log, err := mcpguard.OpenAuditLog(path, mcpguard.WithCheckpointSigner(signer), mcpguard.WithCheckpointEvery(7))
+	require.NoError(t, err)
+	appendN(t, log, 50, "alice")
+	require.NoError(t, log.Close())
+	root50, err := log.Root(50)
+	require.NoError(t, err)
+
+	log, err = mcpguard.OpenAuditLog(path, mcpguard.WithCheckpointSigner(signer), mcpguard.WithCheckpointEvery(7),
+		mcpguard.WithRetainedRecords(10))
+	require.NoError(t, err)
+	require.Equal(t, 50, log.Len())
+	recs := log.Records()
+	require.LessOrEqual(t, len(recs), 10)
+	require.Equal(t, "alice-49", recs[len(recs)-1].RequestID)
+	got, err := log.Root(50)
+	require.NoError(t, err)
+	require.Equal(t, root50, got)
+	proof, err := log.InclusionProof(3, 50)
+	require.NoError(t, err)
+	appendN(t, log, 5, "bob")
+	require.NoError(t, log.Close())
+
+	all, _, err := mcpguard.ReadAuditFile(path)
+	require.NoError(t, err)
+	require.Len(t, all, 55)
+	require.NoError(t, mcpguard.VerifyInclusion(3, 50, all[3].Hash, proof, root50))
+	rep, err := mcpguard.VerifyAuditFile(path, signer.VerifierKey(), nil)
+	require.NoError(t, err)
+	require.Nil(t, rep.Problem)
+	require.Greater(t, rep.Checkpoints, 7)
+}
