@@ -1,13 +1,13 @@
 package mcpguard
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -235,9 +235,7 @@ func LoadAuditLog(path string, opts ...AuditLogOption) (*AuditLog, error) {
 }
 
 // load verifies the file at path and loads it, returning the length of its
-// complete part. The leaf hashes come from the verification pass; the
-// second pass only decodes the records of the retained window, so opening a
-// large log costs one hashing pass, not a JSON decode per record.
+// complete part; only the retained window of records is decoded.
 func (l *AuditLog) load(path string) (int64, error) {
 	if _, err := os.Stat(path); err != nil {
 		return 0, err
@@ -246,50 +244,23 @@ func (l *AuditLog) load(path string) (int64, error) {
 	if l.signer != nil {
 		verifier = l.signer.verifier
 	}
-	rep, err := auditfile.Verify(path, verifier, true)
-	if err != nil {
-		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
-	}
-	if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
-		return 0, &ChainError{Index: int(rep.Problem.Index), Reason: rep.Problem.Reason}
-	}
-	window := rep.Records
+	window := uint64(math.MaxUint64)
 	if l.retain > 0 {
-		window = min(window, uint64(l.retain))
+		window = uint64(l.retain)
 	}
-	var i uint64
-	size, _, err := auditfile.Scan(path, func(line []byte) error {
-		if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
-			note, err := auditfile.ParseCheckpointLine(line)
-			if err != nil {
-				return err
-			}
-			cp, err := auditfile.ParseNoteUnverified(note)
-			if err != nil {
-				return err
-			}
-			l.store.RestoreCheckpoint(auditlog.Signed{Checkpoint: cp, Note: note})
-			return nil
+	size, problem, err := l.store.Load(path, verifier, window, func(line []byte) error {
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
 		}
-		if i >= rep.Records {
-			return fmt.Errorf("log changed while it was opened")
-		}
-		if i >= rep.Records-window {
-			var r Record
-			if err := json.Unmarshal(line, &r); err != nil {
-				return err
-			}
-			l.keep(r)
-		}
-		l.store.Restore(rep.Leaves[i])
-		i++
+		l.keep(r)
 		return nil
 	})
-	if err == nil && i != rep.Records {
-		err = fmt.Errorf("log changed while it was opened")
-	}
 	if err != nil {
 		return 0, fmt.Errorf("mcpguard: audit log %s: %w", path, err)
+	}
+	if problem != nil {
+		return 0, &ChainError{Index: int(problem.Index), Reason: problem.Reason}
 	}
 	return size, nil
 }
@@ -540,7 +511,7 @@ func (g *Guard) record(kind RecordKind, call *Call) Record {
 
 // audit appends r; a failing log refuses the call.
 func (g *Guard) audit(ctx context.Context, r Record) error {
-	b, batched := ctx.Value(auditBatchKey{}).(*auditBatch)
+	b, batched := auditlog.BatchFrom(ctx)
 	if !batched {
 		if _, err := g.cfg.audit.Append(ctx, r); err != nil {
 			return errorf(CodeUnavailable, "audit", err, "audit log unavailable; refusing to act unaudited")
@@ -551,38 +522,18 @@ func (g *Guard) audit(ctx context.Context, r Record) error {
 	if err != nil {
 		return errorf(CodeUnavailable, "audit", err, "audit log unavailable; refusing to act unaudited")
 	}
-	b.mu.Lock()
-	b.ticket = max(b.ticket, ticket)
-	b.mu.Unlock()
+	b.Add(ticket)
 	return nil
 }
 
-// auditBatch collects the records one guarded request writes, so that they
-// are committed to disk together at the points where durability matters:
-// before the guard acts (sends the call, runs the tool) and before it
-// returns. One fsync then covers several records.
-type auditBatch struct {
-	mu     sync.Mutex
-	ticket uint64
-}
-
-type auditBatchKey struct{}
-
-func withAuditBatch(ctx context.Context) context.Context {
-	return context.WithValue(ctx, auditBatchKey{}, &auditBatch{})
-}
-
-// commitAudit makes the request's records so far durable; an error refuses
-// the request.
+// commitAudit makes the request's records so far durable (see
+// [auditlog.Batch]); an error refuses the request.
 func (g *Guard) commitAudit(ctx context.Context) error {
-	b, ok := ctx.Value(auditBatchKey{}).(*auditBatch)
+	b, ok := auditlog.BatchFrom(ctx)
 	if !ok {
 		return nil
 	}
-	b.mu.Lock()
-	t := b.ticket
-	b.mu.Unlock()
-	if err := g.cfg.audit.commit(t); err != nil {
+	if err := g.cfg.audit.commit(b.Ticket()); err != nil {
 		return errorf(CodeUnavailable, "audit", err, "audit log unavailable; refusing to act unaudited")
 	}
 	return nil

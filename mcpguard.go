@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/auditlog"
 	"github.com/mcpguard/mcpguard/internal/boundcache"
 	"github.com/mcpguard/mcpguard/internal/sessionbind"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -375,7 +376,7 @@ func (g *Guard) ClientMiddleware() mcp.Middleware {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			switch method {
 			case methodCallTool, methodReadResource, methodGetPrompt, methodListTools:
-				ctx = withAuditBatch(ctx)
+				ctx = auditlog.WithBatch(ctx)
 				res, err := g.clientHandle(ctx, next, method, req)
 				if cerr := g.commitAudit(ctx); cerr != nil {
 					return nil, cerr
@@ -398,7 +399,7 @@ func (g *Guard) ServerMiddleware() mcp.Middleware {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			switch method {
 			case methodCallTool, methodReadResource, methodGetPrompt, methodListTools:
-				ctx = withAuditBatch(ctx)
+				ctx = auditlog.WithBatch(ctx)
 				res, err := g.serverHandle(ctx, next, method, req)
 				if cerr := g.commitAudit(ctx); cerr != nil {
 					return nil, toWireError(cerr)

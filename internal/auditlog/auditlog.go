@@ -5,7 +5,11 @@
 package auditlog
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/auditfile"
@@ -117,4 +121,90 @@ func (s *Store) Wait(ticket uint64) error {
 		return nil
 	}
 	return s.File.Wait(ticket, s.Timeout)
+}
+
+// ErrChanged is returned by Load when the file changed between its two
+// passes.
+var ErrChanged = errors.New("log changed while it was opened")
+
+// Load verifies the file at path and restores every leaf and checkpoint
+// into s, handing the last window records to decode (oldest first). The
+// leaves come from the verification pass, so the second pass neither hashes
+// nor decodes the records before the window: opening a large log costs one
+// hashing pass. A Problem other than a torn last line is returned without
+// loading anything; size is the length of the file's complete part.
+func (s *Store) Load(path string, v *checkpoint.Verifier, window uint64, decode func(line []byte) error) (int64, *auditfile.Problem, error) {
+	rep, err := auditfile.Verify(path, v, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
+		return 0, rep.Problem, nil
+	}
+	window = min(window, rep.Records)
+	var i uint64
+	size, _, err := auditfile.Scan(path, func(line []byte) error {
+		if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
+			note, err := auditfile.ParseCheckpointLine(line)
+			if err != nil {
+				return err
+			}
+			cp, err := auditfile.ParseNoteUnverified(note)
+			if err != nil {
+				return err
+			}
+			s.RestoreCheckpoint(Signed{Checkpoint: cp, Note: note})
+			return nil
+		}
+		if i >= rep.Records {
+			return ErrChanged
+		}
+		if i >= rep.Records-window {
+			if err := decode(line); err != nil {
+				return err
+			}
+		}
+		s.Restore(rep.Leaves[i])
+		i++
+		return nil
+	})
+	if err == nil && i != rep.Records {
+		err = ErrChanged
+	}
+	return size, nil, err
+}
+
+// Batch collects the file tickets of the records one request writes, so
+// that they are committed together at the points where durability matters
+// (before acting, before returning): one fsync covers several records.
+type Batch struct {
+	mu     sync.Mutex
+	ticket uint64
+}
+
+type batchKey struct{}
+
+// WithBatch returns a context carrying a new, empty batch.
+func WithBatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchKey{}, &Batch{})
+}
+
+// BatchFrom returns the batch of ctx, if any.
+func BatchFrom(ctx context.Context) (*Batch, bool) {
+	b, ok := ctx.Value(batchKey{}).(*Batch)
+	return b, ok
+}
+
+// Add notes a queued record's ticket.
+func (b *Batch) Add(ticket uint64) {
+	b.mu.Lock()
+	b.ticket = max(b.ticket, ticket)
+	b.mu.Unlock()
+}
+
+// Ticket is the latest ticket noted: committing it commits the batch.
+func (b *Batch) Ticket() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ticket
 }
