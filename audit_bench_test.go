@@ -41,9 +41,18 @@ func BenchmarkAuditAppend(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	})
-	for _, writers := range []int{1, 64, 256} {
-		b.Run(fmt.Sprintf("file-durable-%dwriters", writers), func(b *testing.B) {
-			log, err := mcpguard.OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), mcpguard.WithRetainedRecords(1024))
+	type fileCase struct {
+		name    string
+		writers int
+		sync    time.Duration
+	}
+	cases := []fileCase{{"file-durable-1writers", 1, 0}, {"file-durable-64writers", 64, 0}, {"file-durable-256writers", 256, 0},
+		{"file-sync-10ms-1writers", 1, 10 * time.Millisecond}}
+	for _, fc := range cases {
+		writers := fc.writers
+		b.Run(fc.name, func(b *testing.B) {
+			log, err := mcpguard.OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), mcpguard.WithRetainedRecords(1024),
+				mcpguard.WithSyncInterval(fc.sync))
 			require.NoError(b, err)
 			defer log.Close()
 			r := benchRecord(0)

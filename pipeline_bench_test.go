@@ -137,36 +137,33 @@ func BenchmarkPipelineInMemory(b *testing.B) {
 }
 
 // BenchmarkPipelineMTLS is the same call over Streamable HTTP with mutual
-// TLS on loopback (connections kept alive): the unguarded mTLS call against
-// the full pipeline.
+// TLS on loopback (connections kept alive, stateless server): unguarded
+// mTLS, each control alone, and the full pipeline. Every variant runs over
+// the same mutually authenticated, pinned connection; the controls are the
+// guards' middleware on top.
 func BenchmarkPipelineMTLS(b *testing.B) {
 	params := &mcp.CallToolParams{Name: "fetch", Arguments: map[string]any{"url": "https://example.com/a"}}
 	d := devPKI(b)
-	for _, v := range []string{"unguarded", "full", "full-sync-10ms"} {
+	for _, v := range pipelineVariants {
 		b.Run(v, func(b *testing.B) {
 			s := newBenchServer(nil)
 			transportOpts := func(own tls.Certificate, peer string) []mcpguard.Option {
 				return []mcpguard.Option{mcpguard.WithCertificate(own), mcpguard.WithTrustedCAs(d.CA.Pool()), mcpguard.WithPeerPins(peer)}
 			}
-			// The unguarded call still uses mutual TLS, through guards that
-			// do nothing else (the TLS configurations only).
+			// The TLS configurations come from guards that do nothing else.
 			tsg := mustGuard(b, transportOpts(d.Server.TLS, mcpguard.SPKIPin(d.Client.Cert))...)
 			tcg := mustGuard(b, transportOpts(d.Client.TLS, mcpguard.SPKIPin(d.Server.Cert))...)
-			ctx := context.Background()
-			var cg *mcpguard.Guard
-			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
-			srv := httptestTLS(b, h, tsg.ServerTLSConfig())
-			hc := tcg.HTTPClient()
-			if v != "unguarded" {
-				var sg *mcpguard.Guard
-				sg, cg, ctx = fullGuards(b, s, v)
+			sg, cg, ctx := guardsFor(b, v, s)
+			if sg != nil {
 				s.AddReceivingMiddleware(sg.ServerMiddleware())
 			}
+			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
+			srv := httptestTLS(b, h, tsg.ServerTLSConfig())
 			c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil)
 			if cg != nil {
 				c.AddSendingMiddleware(cg.ClientMiddleware())
 			}
-			cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv, HTTPClient: hc, MaxRetries: -1}, nil)
+			cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv, HTTPClient: tcg.HTTPClient(), MaxRetries: -1}, nil)
 			require.NoError(b, err)
 			defer cs.Close()
 			measure(b, func() error { _, err := cs.CallTool(ctx, params); return err })
@@ -271,7 +268,7 @@ func BenchmarkPipelineParallel(b *testing.B) {
 // shared by more calls in flight.
 func BenchmarkConcurrencySweep(b *testing.B) {
 	params := &mcp.CallToolParams{Name: "fetch", Arguments: map[string]any{"url": "https://example.com/a"}}
-	for _, v := range []string{"unguarded", "full"} {
+	for _, v := range []string{"unguarded", "full", "full-sync-10ms"} {
 		for _, n := range []int{1, 16, 64, 256} {
 			b.Run(fmt.Sprintf("%s/sessions=%d", v, n), func(b *testing.B) {
 				s := newBenchServer(nil)
