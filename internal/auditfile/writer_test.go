@@ -103,3 +103,21 @@ func TestOpenCutsTornTail(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.Equal(t, []string{"one", "two"}, readLines(t, path))
 }
+
+// A full backlog refuses new lines at once (the guard then refuses the
+// call) instead of queueing without bound; once the disk catches up,
+// appends succeed again.
+func TestWriterBacklogFull(t *testing.T) {
+	w, err := Open(filepath.Join(t.TempDir(), "log"), 0, 16, 0)
+	require.NoError(t, err)
+	defer w.Close()
+	first, err := w.Enqueue([]byte("0123456789"))
+	require.NoError(t, err)
+	_, err = w.Enqueue([]byte("0123456789"))
+	require.ErrorIs(t, err, ErrBacklog)
+	require.NoError(t, w.Wait(first, time.Minute))
+	_, err = w.Enqueue([]byte("0123456789"))
+	require.NoError(t, err)
+	_, err = w.Enqueue(make([]byte, MaxLine+1))
+	require.ErrorIs(t, err, ErrLineSize)
+}
