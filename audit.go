@@ -116,8 +116,9 @@ func (f AuditSinkFunc) Write(ctx context.Context, r *Record) error { return f(ct
 // record's hash is the Merkle leaf hash of its encoding; each record carries
 // its predecessor's hash. A log from [NewAuditLog] lives in memory; one from
 // [OpenAuditLog] is also written to a file with group commit, and Append
-// returns only once the record is on disk. It is safe for concurrent use;
-// appends are totally ordered.
+// returns only once the record is on disk (or, with [WithSyncInterval],
+// written to the file and fsynced within the interval). It is safe for
+// concurrent use; appends are totally ordered.
 type AuditLog struct {
 	sink   AuditSink
 	signer *CheckpointSigner

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/argrules"
-	"github.com/mcpguard/mcpguard/internal/boundcache"
 	"github.com/mcpguard/mcpguard/internal/certreload"
 	"github.com/mcpguard/mcpguard/internal/jwtx"
 	"github.com/mcpguard/mcpguard/internal/keyring"
@@ -284,7 +283,7 @@ func WithTokenExchange(ex TokenExchanger, audience string) Option {
 			return optionError("WithTokenExchange", "audience %q must be an absolute URI without a fragment", audience)
 		}
 		if c.exchange == nil {
-			c.exchange = &exchangeStage{ttl: 60 * time.Second, timeout: 5 * time.Second, subjectIDs: boundcache.Cache[string, string]{Max: 1024}}
+			c.exchange = newExchangeStage()
 		}
 		c.exchange.ex, c.exchange.audience = ex, audience
 		return nil
@@ -299,7 +298,7 @@ func WithTokenTTL(d time.Duration) Option {
 			return optionError("WithTokenTTL", "ttl must be between 0 and 10m")
 		}
 		if c.exchange == nil {
-			c.exchange = &exchangeStage{timeout: 5 * time.Second, subjectIDs: boundcache.Cache[string, string]{Max: 1024}}
+			c.exchange = newExchangeStage()
 		}
 		c.exchange.ttl = d
 		return nil
@@ -314,7 +313,7 @@ func WithTokenExchangeTimeout(d time.Duration) Option {
 			return optionError("WithTokenExchangeTimeout", "timeout must be positive")
 		}
 		if c.exchange == nil {
-			c.exchange = &exchangeStage{ttl: 60 * time.Second, subjectIDs: boundcache.Cache[string, string]{Max: 1024}}
+			c.exchange = newExchangeStage()
 		}
 		c.exchange.timeout = d
 		return nil
@@ -329,7 +328,7 @@ func WithAgentID(id string) Option {
 			return optionError("WithAgentID", "id is empty")
 		}
 		if c.exchange == nil {
-			c.exchange = &exchangeStage{ttl: 60 * time.Second, timeout: 5 * time.Second, subjectIDs: boundcache.Cache[string, string]{Max: 1024}}
+			c.exchange = newExchangeStage()
 		}
 		c.exchange.actor = id
 		return nil

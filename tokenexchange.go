@@ -100,6 +100,12 @@ type exchangeStage struct {
 	subjectIDs boundcache.Cache[string, string]
 }
 
+// newExchangeStage returns the client half with its defaults: 60 s tokens,
+// 5 s per exchange.
+func newExchangeStage() *exchangeStage {
+	return &exchangeStage{ttl: 60 * time.Second, timeout: 5 * time.Second, subjectIDs: boundcache.Cache[string, string]{Max: 1024}}
+}
+
 // subjectID names a session token in the audit without holding it.
 func (st *exchangeStage) subjectID(token string) string {
 	if id, ok := st.subjectIDs.Load(token); ok {

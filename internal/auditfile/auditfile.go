@@ -215,12 +215,11 @@ func (w *Writer) Wait(ticket uint64, timeout time.Duration) error {
 			w.mu.Lock()
 			w.flushing = false
 			w.spare = buf[:0]
-			switch {
-			case err != nil:
+			if err != nil {
 				if w.err == nil {
 					w.err = fmt.Errorf("auditfile: %w", err)
 				}
-			default:
+			} else {
 				w.durable = upto
 				w.unsynced = w.unsynced || w.interval > 0
 			}
