@@ -113,13 +113,26 @@ type Report struct {
 	LatestNote  string
 	Torn        bool
 	Problem     *Problem
+	// With keep: the Merkle range over the verified records, every
+	// checkpoint note in order, and the length of the file's complete part.
+	Tree  merkle.Range
+	Notes []string
+	Size  int64
 }
 
 // Verify walks the log at path: every record's hash, sequence and link to
 // its predecessor, and every checkpoint's signature and tree head. With a
 // nil verifier, checkpoints are only checked for their tree head. keep
-// says whether to keep the leaf hashes (for proofs).
+// says whether to keep the leaf hashes, the tree and the notes (for proofs
+// and for reopening the log).
 func Verify(path string, v *checkpoint.Verifier, keep bool) (*Report, error) {
+	return VerifyEach(path, v, keep, nil)
+}
+
+// VerifyEach is Verify that also hands each verified record line to each
+// (when not nil), so that a caller reopening the log reads it once. The
+// line is only valid during the call.
+func VerifyEach(path string, v *checkpoint.Verifier, keep bool, each func(line []byte)) (*Report, error) {
 	rep := &Report{}
 	var rng merkle.Range
 	prev := ""
@@ -127,7 +140,7 @@ func Verify(path string, v *checkpoint.Verifier, keep bool) (*Report, error) {
 		rep.Problem = &Problem{Index: rep.Records, Reason: fmt.Sprintf(reason, args...)}
 		return errStop
 	}
-	_, torn, err := Scan(path, func(line []byte) error {
+	complete, torn, err := Scan(path, func(line []byte) error {
 		if bytes.HasPrefix(line, CheckpointPrefix) {
 			note, err := ParseCheckpointLine(line)
 			if err != nil {
@@ -147,6 +160,9 @@ func Verify(path string, v *checkpoint.Verifier, keep bool) (*Report, error) {
 			}
 			rep.Checkpoints++
 			rep.Latest, rep.LatestNote = &cp, note
+			if keep {
+				rep.Notes = append(rep.Notes, note)
+			}
 			return nil
 		}
 		f, err := ParseRecordLine(line)
@@ -164,10 +180,16 @@ func Verify(path string, v *checkpoint.Verifier, keep bool) (*Report, error) {
 		if keep {
 			rep.Leaves = append(rep.Leaves, f.Leaf)
 		}
+		if each != nil {
+			each(line)
+		}
 		rep.Records++
 		return nil
 	})
-	rep.Root, rep.Torn = rng.Root(), torn
+	rep.Root, rep.Torn, rep.Size = rng.Root(), torn, complete
+	if keep {
+		rep.Tree = rng
+	}
 	if err == errStop {
 		return rep, nil
 	}

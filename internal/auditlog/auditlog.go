@@ -5,9 +5,7 @@
 package auditlog
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -123,55 +121,62 @@ func (s *Store) Wait(ticket uint64) error {
 	return s.File.Wait(ticket, s.Timeout)
 }
 
-// ErrChanged is returned by Load when the file changed between its two
-// passes.
-var ErrChanged = errors.New("log changed while it was opened")
-
-// Load verifies the file at path and restores every leaf and checkpoint
-// into s, handing the last window records to decode (oldest first). The
-// leaves come from the verification pass, so the second pass neither hashes
-// nor decodes the records before the window: opening a large log costs one
-// hashing pass. A Problem other than a torn last line is returned without
-// loading anything; size is the length of the file's complete part.
+// Load verifies the file at path and restores its tree, leaves and
+// checkpoints into s, handing the last window records to decode (oldest
+// first). The file is read once: verification computes the leaves and the
+// tree, and the window's lines are kept aside meanwhile. A Problem other
+// than a torn last line is returned without loading anything; size is the
+// length of the file's complete part.
 func (s *Store) Load(path string, v *checkpoint.Verifier, window uint64, decode func(line []byte) error) (int64, *auditfile.Problem, error) {
-	rep, err := auditfile.Verify(path, v, true)
+	recent := lineRing{max: window}
+	rep, err := auditfile.VerifyEach(path, v, true, recent.put)
 	if err != nil {
 		return 0, nil, err
 	}
 	if rep.Problem != nil && !(rep.Torn && rep.Problem.Index == rep.Records) {
 		return 0, rep.Problem, nil
 	}
-	window = min(window, rep.Records)
-	var i uint64
-	size, _, err := auditfile.Scan(path, func(line []byte) error {
-		if bytes.HasPrefix(line, auditfile.CheckpointPrefix) {
-			note, err := auditfile.ParseCheckpointLine(line)
-			if err != nil {
-				return err
-			}
-			cp, err := auditfile.ParseNoteUnverified(note)
-			if err != nil {
-				return err
-			}
-			s.RestoreCheckpoint(Signed{Checkpoint: cp, Note: note})
-			return nil
+	for _, line := range recent.inOrder() {
+		if err := decode(line); err != nil {
+			return 0, nil, err
 		}
-		if i >= rep.Records {
-			return ErrChanged
-		}
-		if i >= rep.Records-window {
-			if err := decode(line); err != nil {
-				return err
-			}
-		}
-		s.Restore(rep.Leaves[i])
-		i++
-		return nil
-	})
-	if err == nil && i != rep.Records {
-		err = ErrChanged
 	}
-	return size, nil, err
+	s.leaves, s.tree = rep.Leaves, rep.Tree
+	for _, note := range rep.Notes {
+		cp, err := auditfile.ParseNoteUnverified(note)
+		if err != nil {
+			return 0, nil, err
+		}
+		s.checkpoints = append(s.checkpoints, Signed{Checkpoint: cp, Note: note})
+	}
+	s.sinceCP = rep.Records
+	if rep.Latest != nil {
+		s.sinceCP -= rep.Latest.Size
+	}
+	return rep.Size, nil, nil
+}
+
+// lineRing keeps copies of the last max lines put into it.
+type lineRing struct {
+	max   uint64
+	lines [][]byte
+	next  int // where the oldest line is, once full
+}
+
+func (r *lineRing) put(line []byte) {
+	if r.max == 0 {
+		return
+	}
+	if uint64(len(r.lines)) < r.max {
+		r.lines = append(r.lines, append([]byte(nil), line...))
+		return
+	}
+	r.lines[r.next] = append(r.lines[r.next][:0], line...)
+	r.next = (r.next + 1) % len(r.lines)
+}
+
+func (r *lineRing) inOrder() [][]byte {
+	return append(r.lines[r.next:len(r.lines):len(r.lines)], r.lines[:r.next]...)
 }
 
 // Batch collects the file tickets of the records one request writes, so
