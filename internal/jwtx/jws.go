@@ -12,7 +12,6 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
-	"hash"
 	"math/big"
 )
 
@@ -43,15 +42,23 @@ func signingHash(alg string) (crypto.Hash, int, error) {
 }
 
 func digest(h crypto.Hash, input []byte) []byte {
-	var d hash.Hash
-	switch h {
-	case crypto.SHA256:
-		d = sha256.New()
-	case crypto.SHA384:
-		d = sha512.New384()
+	if h == crypto.SHA384 {
+		sum := sha512.Sum384(input)
+		return sum[:]
 	}
-	d.Write(input)
-	return d.Sum(nil)
+	sum := sha256.Sum256(input)
+	return sum[:]
+}
+
+// curveOf is the curve an ECDSA algorithm requires.
+func curveOf(alg string) elliptic.Curve {
+	switch alg {
+	case "ES256":
+		return elliptic.P256()
+	case "ES384":
+		return elliptic.P384()
+	}
+	return nil
 }
 
 // signRaw signs the JWS signing input with key under alg and returns the
@@ -97,7 +104,7 @@ func verifyRaw(k Key, input, sig []byte) bool {
 	case ed25519.PublicKey:
 		return k.Alg == "EdDSA" && len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, input, sig)
 	case *ecdsa.PublicKey:
-		want := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384()}[k.Alg]
+		want := curveOf(k.Alg)
 		if want == nil || pub.Curve != want || len(sig) != 2*half {
 			return false
 		}
