@@ -25,11 +25,12 @@ func main() {
 	command := flag.String("upstream-command", "", "stdio upstream command line")
 	resource := flag.String("resource", "https://files.mcpguard.test/mcp", "the upstream's resource URI (token audience)")
 	audit := flag.String("audit", "", "audit log file (default: in memory)")
+	auditSync := flag.Duration("audit-sync", 0, "acknowledge audit records once written and fsync within this interval (0: fsync before acknowledging)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := demo.RunGateway(ctx, demo.GatewayConfig{Addr: *addr, Dir: *dir, Upstream: *upstream, UpstreamCommand: *command,
-		Resource: *resource, AuditPath: *audit, Out: os.Stdout}); err != nil {
+		Resource: *resource, AuditPath: *audit, AuditSync: *auditSync, Out: os.Stdout}); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}

@@ -25,6 +25,7 @@ func main() {
 	dir := flag.String("dir", "./dev", "dev PKI folder (examples/devpki)")
 	root := flag.String("root", ".", "folder read_file may read")
 	audit := flag.String("audit", "", "audit log file (default: in memory)")
+	auditSync := flag.Duration("audit-sync", 0, "acknowledge audit records once written and fsync within this interval (0: fsync before acknowledging)")
 	resource := flag.String("resource", "https://files.mcpguard.test/mcp", "this server's resource URI (token audience)")
 	tokens := flag.Bool("require-tokens", true, "accept tools/call only with per-call tokens")
 	flag.Parse()
@@ -35,7 +36,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demo.RunServer(ctx, demo.ServerConfig{Addr: *addr, Dir: *dir, Root: absRoot, AuditPath: *audit,
+	if err := demo.RunServer(ctx, demo.ServerConfig{Addr: *addr, Dir: *dir, Root: absRoot, AuditPath: *audit, AuditSync: *auditSync,
 		Resource: *resource, RequireTokens: *tokens, Out: os.Stdout}); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)

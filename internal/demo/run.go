@@ -22,6 +22,8 @@ import (
 // ServerConfig configures RunServer.
 type ServerConfig struct {
 	Addr, Dir, Root, AuditPath string
+	// AuditSync is the audit file's sync interval (0: fsync per commit).
+	AuditSync time.Duration
 	// Resource is the server's resource URI, the audience of its tokens.
 	Resource string
 	// RequireTokens accepts tools/call only with per-call tokens.
@@ -31,11 +33,11 @@ type ServerConfig struct {
 	Ready func(url string)
 }
 
-func openAudit(path string) (*mcpguard.AuditLog, error) {
+func openAudit(path string, sync time.Duration) (*mcpguard.AuditLog, error) {
 	if path == "" {
 		return mcpguard.NewAuditLog(mcpguard.WithRetainedRecords(10_000)), nil
 	}
-	return mcpguard.OpenAuditLog(path)
+	return mcpguard.OpenAuditLog(path, mcpguard.WithSyncInterval(sync))
 }
 
 // serveTLS serves h on addr with cfg until ctx ends, then shuts down.
@@ -65,7 +67,7 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	audit, err := openAudit(c.AuditPath)
+	audit, err := openAudit(c.AuditPath, c.AuditSync)
 	if err != nil {
 		return err
 	}
@@ -102,6 +104,8 @@ func RunServer(ctx context.Context, c ServerConfig) error {
 // GatewayConfig configures RunGateway.
 type GatewayConfig struct {
 	Addr, Dir, AuditPath string
+	// AuditSync is the audit file's sync interval (0: fsync per commit).
+	AuditSync time.Duration
 	// Upstream is a guarded server's endpoint (mutual TLS and per-call
 	// tokens); UpstreamCommand a stdio server that knows nothing of
 	// mcpguard. One of them.
@@ -125,7 +129,7 @@ func RunGateway(ctx context.Context, c GatewayConfig) error {
 	if err != nil {
 		return err
 	}
-	audit, err := openAudit(c.AuditPath)
+	audit, err := openAudit(c.AuditPath, c.AuditSync)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
@@ -31,12 +32,13 @@ func Start(t testing.TB) (gateway, server, dir string) {
 	ready := make(chan string, 2)
 	go func() {
 		_ = RunServer(ctx, ServerConfig{Addr: "127.0.0.1:0", Dir: dir, Root: root, Resource: "https://files.mcpguard.test/mcp",
+			AuditPath: filepath.Join(dir, "server-audit.log"), AuditSync: 5 * time.Millisecond,
 			RequireTokens: true, Out: io.Discard, Ready: func(u string) { ready <- u }})
 	}()
 	server = <-ready
 	go func() {
 		_ = RunGateway(ctx, GatewayConfig{Addr: "127.0.0.1:0", Dir: dir, Upstream: server, Resource: "https://files.mcpguard.test/mcp",
-			Out: io.Discard, Ready: func(u string) { ready <- u }})
+			AuditPath: filepath.Join(dir, "gateway-audit.log"), Out: io.Discard, Ready: func(u string) { ready <- u }})
 	}()
 	return <-ready, server, dir
 }
@@ -83,6 +85,16 @@ func TestGatewayEndToEnd(t *testing.T) {
 
 	_, err = call("read_file", map[string]any{"path": "/etc/passwd"})
 	require.ErrorContains(t, err, "mcpguard: invalid_argument")
+
+	// Both audit files hold every record written so far, whole and chained:
+	// the server's (written before acknowledging, fsynced within 5 ms) and
+	// the gateway's (fsynced before acknowledging).
+	for _, name := range []string{"server-audit.log", "gateway-audit.log"} {
+		rep, err := mcpguard.VerifyAuditFile(filepath.Join(dir, name), "", nil)
+		require.NoError(t, err, name)
+		require.Nil(t, rep.Problem, name)
+		require.Greater(t, rep.Records, uint64(4), name)
+	}
 
 	// Without a session token the gateway refuses; without the client
 	// certificate the handshake fails.
