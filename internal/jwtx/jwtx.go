@@ -282,10 +282,10 @@ func VerifyParsed(token []byte, h *Header, keys map[string]Key) (*Claims, error)
 	if len(token) > MaxTokenBytes {
 		return nil, ErrTooLarge
 	}
-	first, last := bytes.IndexByte(token, '.'), bytes.LastIndexByte(token, '.')
-	if first < 0 || first == last {
+	if bytes.Count(token, []byte{'.'}) != 2 {
 		return nil, ErrMalformed
 	}
+	first, last := bytes.IndexByte(token, '.'), bytes.LastIndexByte(token, '.')
 	sig, err := b64.DecodeString(string(token[last+1:]))
 	if err != nil {
 		return nil, ErrMalformed
