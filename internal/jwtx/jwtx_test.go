@@ -1,7 +1,9 @@
 package jwtx
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"testing"
@@ -41,18 +43,26 @@ func TestSignVerify(t *testing.T) {
 }
 
 // FuzzVerify feeds arbitrary tokens to the parser and verifier: never a
-// panic, never an acceptance of something not signed by the key.
+// panic, never an acceptance of something not signed by the key. The keys
+// are one Ed25519 and one P-256 key, so both signature paths are fuzzed.
 func FuzzVerify(f *testing.F) {
 	priv, keys := testKey(f)
+	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(f, err)
+	keys["k2"] = Key{ID: "k2", Alg: "ES256", Pub: &p256.PublicKey}
 	good, _ := Sign(&Claims{Issuer: "i", Subject: "s", Expiry: 9, ID: "j"}, TypeAccessToken, "k1", "EdDSA", priv)
-	for _, s := range []string{string(good), "a.b.c", "..", "eyJhbGciOiJub25lIn0.e30.", ""} {
+	goodEC, _ := Sign(&Claims{Issuer: "i", Subject: "s", Expiry: 9, ID: "j2"}, TypeAccessToken, "k2", "ES256", p256)
+	for _, s := range []string{string(good), string(goodEC), "a.b.c", "..", "eyJhbGciOiJub25lIn0.e30.", ""} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, tok []byte) {
 		_, c, err := Verify(tok, keys)
 		if err == nil {
 			require.NotNil(t, c)
-			require.Equal(t, string(good), string(tok), "only the genuinely signed token verifies")
+			// Only the seeds are genuine. (ECDSA's malleated twin
+			// (r, n−s) of a seed would verify too, but a mutator cannot
+			// compute it; replay protection keys on jti, not on bytes.)
+			require.Contains(t, []string{string(good), string(goodEC)}, string(tok), "only a genuinely signed token verifies")
 		}
 		_ = UnverifiedID(string(tok))
 	})
