@@ -790,7 +790,7 @@ func VerifyAuditFile(path, verifierKey string, published *SignedCheckpoint) (*Au
 func ReadAuditFile(path string) ([]Record, []SignedCheckpoint, error) {
 	var recs []Record
 	var cps []SignedCheckpoint
-	_, err := auditfile.ReadLines(path, func(line []byte, _ merkle.Hash) error {
+	_, err := auditfile.ReadLines(path, func(line []byte) error {
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("record %d: %w", len(recs), err)

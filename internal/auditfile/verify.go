@@ -113,11 +113,17 @@ type Report struct {
 	LatestNote  string
 	Torn        bool
 	Problem     *Problem
-	// With keep: the Merkle range over the verified records, every
-	// checkpoint note in order, and the length of the file's complete part.
-	Tree  merkle.Range
-	Notes []string
-	Size  int64
+	// With keep: the Merkle range over the verified records and every
+	// checkpoint in order. Size is the length of the file's complete part.
+	Tree         merkle.Range
+	Checkpointed []SignedCheckpoint
+	Size         int64
+}
+
+// SignedCheckpoint is a checkpoint with the signed note it came from.
+type SignedCheckpoint struct {
+	checkpoint.Checkpoint
+	Note string
 }
 
 // Verify walks the log at path: every record's hash, sequence and link to
@@ -161,7 +167,7 @@ func VerifyEach(path string, v *checkpoint.Verifier, keep bool, each func(line [
 			rep.Checkpoints++
 			rep.Latest, rep.LatestNote = &cp, note
 			if keep {
-				rep.Notes = append(rep.Notes, note)
+				rep.Checkpointed = append(rep.Checkpointed, SignedCheckpoint{Checkpoint: cp, Note: note})
 			}
 			return nil
 		}
@@ -208,10 +214,9 @@ func (stop) Error() string { return "stop" }
 
 var errStop error = stop{}
 
-// ReadLines scans the log at path and hands each record line (with its
-// recomputed leaf hash when verify is set) and each checkpoint, parsed but
-// not verified, to the callbacks.
-func ReadLines(path string, onRecord func(line []byte, leaf merkle.Hash) error, onCheckpoint func(cp checkpoint.Checkpoint, note string) error) (int64, error) {
+// ReadLines scans the log at path and hands each record line and each
+// checkpoint, parsed but not verified, to the callbacks.
+func ReadLines(path string, onRecord func(line []byte) error, onCheckpoint func(cp checkpoint.Checkpoint, note string) error) (int64, error) {
 	n, _, err := Scan(path, func(line []byte) error {
 		if bytes.HasPrefix(line, CheckpointPrefix) {
 			note, err := ParseCheckpointLine(line)
@@ -224,7 +229,7 @@ func ReadLines(path string, onRecord func(line []byte, leaf merkle.Hash) error, 
 			}
 			return onCheckpoint(cp, note)
 		}
-		return onRecord(line, merkle.LeafHash(blankHash(line)))
+		return onRecord(line)
 	})
 	return n, err
 }

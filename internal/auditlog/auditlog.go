@@ -16,10 +16,7 @@ import (
 )
 
 // Signed is a signed checkpoint.
-type Signed struct {
-	checkpoint.Checkpoint
-	Note string
-}
+type Signed = auditfile.SignedCheckpoint
 
 // Store is the tree, its checkpoints and the optional file.
 type Store struct {
@@ -142,13 +139,7 @@ func (s *Store) Load(path string, v *checkpoint.Verifier, window uint64, decode 
 		}
 	}
 	s.leaves, s.tree = rep.Leaves, rep.Tree
-	for _, note := range rep.Notes {
-		cp, err := auditfile.ParseNoteUnverified(note)
-		if err != nil {
-			return 0, nil, err
-		}
-		s.checkpoints = append(s.checkpoints, Signed{Checkpoint: cp, Note: note})
-	}
+	s.checkpoints = append(s.checkpoints, rep.Checkpointed...)
 	s.sinceCP = rep.Records
 	if rep.Latest != nil {
 		s.sinceCP -= rep.Latest.Size
