@@ -721,14 +721,22 @@ func VerifyConsistency(first, second uint64, root1, root2 [32]byte, proof [][32]
 // Close signs a final checkpoint (when a signer is set), flushes and closes
 // the file. Later appends fail.
 func (l *AuditLog) Close() error {
-	var err error
-	if l.signer != nil && l.Len() > 0 {
-		_, err = l.Checkpoint()
-	}
+	// Refusing further appends and signing the final checkpoint happen
+	// under one lock, so no record can land after the checkpoint that is
+	// meant to cover the whole log.
 	l.mu.Lock()
+	wasClosed := l.closed
 	l.closed = true
+	var err error
+	if l.signer != nil && l.store.Size() > 0 && !wasClosed {
+		if _, cerr := l.store.Checkpoint(); cerr != nil {
+			err = fmt.Errorf("%w: %w", ErrAuditSink, cerr)
+		}
+	}
 	l.mu.Unlock()
 	if l.store.File != nil {
+		// Closing the file flushes and syncs everything queued, the
+		// checkpoint included.
 		if cerr := l.store.File.Close(); err == nil {
 			err = cerr
 		}

@@ -392,3 +392,34 @@ func TestAuditFileReopenKeepsWindow(t *testing.T) {
 	require.Nil(t, rep.Problem)
 	require.Greater(t, rep.Checkpoints, 7)
 }
+
+// Close seals the log and signs its final checkpoint at once: appends that
+// race with it either land before the checkpoint or fail, never after it.
+func TestAuditFileCloseRacingAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	signer := newSigner(t)
+	log, err := mcpguard.OpenAuditLog(path, mcpguard.WithCheckpointSigner(signer), mcpguard.WithCheckpointEvery(0))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if _, err := log.Append(context.Background(), mcpguard.Record{Kind: mcpguard.KindDecision,
+					RequestID: fmt.Sprintf("g%d-%d", g, i)}); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, log.Close())
+	wg.Wait()
+	rep, err := mcpguard.VerifyAuditFile(path, signer.VerifierKey(), nil)
+	require.NoError(t, err)
+	require.Nil(t, rep.Problem)
+	require.NotNil(t, rep.Latest)
+	require.Equal(t, rep.Records, rep.Latest.Size, "the final checkpoint covers every record in the file")
+	require.Error(t, log.Close(), "a second Close reports the closed file")
+}
